@@ -1,0 +1,37 @@
+"""rsketch: MPI-parallel randomized numerical linear algebra.
+
+Distributed data are plain NumPy arrays holding each rank's rows plus a communicator
+(``comm=None`` means ``MPI.COMM_WORLD``); small results are identical on every rank.
+See ``docs/`` for the user guide.
+"""
+
+__version__ = "0.1.0"
+
+from .embedding import embedding_distortion
+from .mpi import Layout, get_comm, print0
+from .sketch import (
+    SKETCH_KINDS,
+    SRHT,
+    BlockSRHT,
+    Gaussian,
+    Rademacher,
+    Sketch,
+    SparseSign,
+    make_sketch,
+)
+
+__all__ = [
+    "__version__",
+    "Layout",
+    "get_comm",
+    "print0",
+    "Sketch",
+    "Gaussian",
+    "Rademacher",
+    "SparseSign",
+    "SRHT",
+    "BlockSRHT",
+    "make_sketch",
+    "SKETCH_KINDS",
+    "embedding_distortion",
+]

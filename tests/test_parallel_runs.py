@@ -1,0 +1,54 @@
+"""Launch the rank-agnostic tests of tests/parallel under mpiexec on 2 and 3 ranks.
+
+Three ranks give an uneven split of most sizes. Each run has a timeout (conftest), so a
+deadlock fails the test instead of hanging CI.
+"""
+
+import pytest
+
+from mpirun import run_mpi
+
+pytestmark = pytest.mark.mpi
+
+
+@pytest.mark.parametrize("nprocs", [2, 3])
+def test_parallel_suite(nprocs):
+    res = run_mpi(nprocs, ["-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+                           "-o", "addopts=", "tests/parallel"])
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-8000:]
+    assert "passed" in out and "failed" not in out, out[-8000:]
+
+
+BAD_ON_RANK_1 = """
+import numpy as np, rsketch as rs
+from mpi4py import MPI
+comm = MPI.COMM_WORLD
+X = np.ones((10, 3))
+if comm.rank == 1:
+    X[4, 1] = np.nan
+try:
+    rs.SparseSign(4).apply(X, comm)
+    print(f"rank {comm.rank} returned", flush=True)
+except ValueError as exc:
+    print(f"rank {comm.rank} raised ValueError: {exc}", flush=True)
+"""
+
+
+def test_bad_input_on_rank_1_raises_on_ranks_0_1_2():
+    res = run_mpi(3, ["-c", BAD_ON_RANK_1], timeout=120)
+    assert res.returncode == 0, res.stderr
+    for r in range(3):
+        assert f"rank {r} raised ValueError" in res.stdout, res.stdout
+    assert "returned" not in res.stdout
+
+
+def test_cli_demo_on_two_ranks_and_agreed_error():
+    res = run_mpi(2, ["-m", "rsketch", "demo", "--n", "4096", "--d", "8", "--repeat", "1"], timeout=300)
+    assert res.returncode == 0, res.stderr
+    for kind in ("gaussian", "rademacher", "sparse", "block_srht"):
+        assert kind in res.stdout
+    assert res.stdout.count("rsketch demo:") == 1          # printed by rank 0 only
+    bad = run_mpi(2, ["-m", "rsketch", "demo", "--n", "4096", "--d", "8", "--k", "0"], timeout=120)
+    assert bad.returncode != 0
+    assert bad.stderr.count("rsketch: error: k (sketch size) must be positive") == 1, bad.stderr
