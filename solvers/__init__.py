@@ -1,5 +1,8 @@
 """Krylov and model-reduction solvers built on rsketch (rsketch never imports solvers)."""
 
-from .operators import Operator, as_operator
+from .operators import DistCSR, Operator, as_operator
+from .precond import PRECONDITIONERS, BlockJacobi, Jacobi, make_preconditioner
+from .problems import PROBLEMS, load_matrix_market, load_vector_market, make_problem
 
-__all__ = ["Operator", "as_operator"]
+__all__ = ["Operator", "as_operator", "DistCSR", "Jacobi", "BlockJacobi", "make_preconditioner",
+           "PRECONDITIONERS", "PROBLEMS", "make_problem", "load_matrix_market", "load_vector_market"]

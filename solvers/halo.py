@@ -1,0 +1,143 @@
+r"""Halo exchange of a row-distributed sparse matrix: ghost values by point-to-point messages.
+
+Rank :math:`r` owns the rows :math:`I_r` of :math:`A` and of the vectors. The product
+:math:`y_r = A_{I_r,:} x` needs, besides its own :math:`x_{I_r}`, the *ghost* values
+:math:`x_j` for the columns :math:`j \notin I_r` that appear in its rows. The set of ghosts
+is fixed by the sparsity pattern, so it is worked out once:
+
+* each rank sorts its distinct off-rank column indices (its ghosts) and finds their owners
+  from the layout (no communication);
+* one ``Alltoall`` of counts tells every rank how many of its rows each other rank needs,
+  one ``Alltoallv`` of the indices tells it which ones.
+
+Every product then sends each neighbour exactly the values it needs, in one contiguous
+message per neighbour (``Isend``/``Irecv``), and nothing else: no rank ever sees the whole
+vector. The receive buffer *is* the ghost vector, because ghosts sorted by global index are
+grouped by owner.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from mpi4py import MPI
+
+__all__ = ["Halo"]
+
+# Tag of the ghost messages. MPI keeps the order of messages between two ranks with the same
+# tag, and every exchange completes before the next starts, so one tag suffices.
+HALO_TAG = 0x7273
+
+
+def _exclusive_cumsum(counts):
+    out = np.zeros(len(counts), dtype=np.int64)
+    np.cumsum(counts[:-1], out=out[1:])
+    return out
+
+
+class Halo:
+    """Communication plan for the ghost values of one sparsity pattern.
+
+    Collective: every rank of ``layout.comm`` builds it together (one ``Alltoall`` and one
+    ``Alltoallv``).
+
+    Parameters
+    ----------
+    ghosts : ndarray of int64
+        Sorted distinct global column indices, not owned by this rank, that its rows use.
+    layout : rsketch.Layout
+        Row layout of the vectors.
+
+    Attributes
+    ----------
+    ghosts : ndarray of int64
+        The ghost columns; ``x_ghost[i]`` holds ``x[ghosts[i]]`` after an exchange.
+    recv_ranks, recv_counts, recv_offsets : ndarray of int64
+        Neighbours this rank receives from, how many values from each, and where they go in
+        the ghost vector.
+    send_ranks, send_counts, send_offsets : ndarray of int64
+        Neighbours this rank sends to, how many values to each, and where they start in
+        ``send_rows``.
+    send_rows : ndarray of int64
+        Local row indices of the values to send, grouped by destination.
+    values_sent, messages_sent, exchanges : int
+        Running totals on this rank (vectors of width ``k`` count ``k`` values per row).
+    """
+
+    def __init__(self, ghosts, layout):
+        comm = layout.comm
+        size = layout.size
+        self.layout = layout
+        self.ghosts = np.ascontiguousarray(ghosts, dtype=np.int64)
+        owners = np.searchsorted(layout.offsets, self.ghosts, side="right") - 1
+        recv_counts = np.bincount(owners, minlength=size).astype(np.int64)
+        send_counts = np.empty(size, dtype=np.int64)
+        recv_displs = _exclusive_cumsum(recv_counts)
+        if size > 1:
+            comm.Alltoall(recv_counts, send_counts)
+        else:  # one rank owns every column: nothing to exchange
+            send_counts[:] = 0
+        send_displs = _exclusive_cumsum(send_counts)
+        requested = np.empty(int(send_counts.sum()), dtype=np.int64)
+        if size > 1:
+            comm.Alltoallv([self.ghosts, (recv_counts, recv_displs), MPI.INT64_T],
+                           [requested, (send_counts, send_displs), MPI.INT64_T])
+        self.send_rows = requested - layout.start
+        self.recv_ranks = np.flatnonzero(recv_counts)
+        self.recv_counts = recv_counts[self.recv_ranks]
+        self.recv_offsets = recv_displs[self.recv_ranks]
+        self.send_ranks = np.flatnonzero(send_counts)
+        self.send_counts = send_counts[self.send_ranks]
+        self.send_offsets = send_displs[self.send_ranks]
+        self.values_sent = 0
+        self.messages_sent = 0
+        self.exchanges = 0
+        self._buffers = {}
+
+    @property
+    def n_ghosts(self):
+        """Number of ghost values this rank receives per vector column."""
+        return int(self.ghosts.size)
+
+    def _buffers_for(self, dtype, tail):
+        key = (np.dtype(dtype).str, tail)
+        bufs = self._buffers.get(key)
+        if bufs is None:
+            bufs = (np.empty((self.ghosts.size,) + tail, dtype=dtype),
+                    np.empty((self.send_rows.size,) + tail, dtype=dtype))
+            self._buffers[key] = bufs
+        return bufs
+
+    def start(self, x_local):
+        """Post the receives and sends of the ghost values of ``x_local``; return a handle.
+
+        ``x_local`` is this rank's block of rows, shape ``(n_local,)`` or ``(n_local, k)``.
+        Compute with the local values, then call :meth:`finish` for the ghosts. The buffers
+        are reused by the next exchange of the same dtype and width.
+        """
+        comm = self.layout.comm
+        ghost, send = self._buffers_for(x_local.dtype, x_local.shape[1:])
+        reqs = [comm.Irecv(ghost[o:o + c], source=int(r), tag=HALO_TAG)
+                for r, o, c in zip(self.recv_ranks, self.recv_offsets, self.recv_counts)]
+        if self.send_rows.size:
+            np.take(x_local, self.send_rows, axis=0, out=send)
+        send_reqs = [comm.Isend(send[o:o + c], dest=int(r), tag=HALO_TAG)
+                     for r, o, c in zip(self.send_ranks, self.send_offsets, self.send_counts)]
+        width = int(np.prod(x_local.shape[1:], dtype=np.int64))
+        self.values_sent += int(self.send_rows.size) * width
+        self.messages_sent += len(send_reqs)
+        self.exchanges += 1
+        return ghost, reqs, send_reqs
+
+    @staticmethod
+    def finish(handle):
+        """Wait for the ghost values of :meth:`start`; return the ghost vector."""
+        ghost, reqs, send_reqs = handle
+        if reqs:
+            MPI.Request.Waitall(reqs)
+        return ghost
+
+    @staticmethod
+    def release(handle):
+        """Wait for the sends of :meth:`start` (their buffer is reused by the next exchange)."""
+        if handle[2]:
+            MPI.Request.Waitall(handle[2])
