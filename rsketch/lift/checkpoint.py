@@ -1,0 +1,383 @@
+"""Read neural-network checkpoints one tensor at a time.
+
+Formats: safetensors (one file, or shards listed in ``model.safetensors.index.json``),
+NumPy ``.npz`` and GGUF (through the ``gguf`` package, dequantized). Opening a checkpoint
+reads only the headers; :meth:`Checkpoint.read` loads one tensor (or a block of its rows)
+and returns it upcast to float32 -- bit-exact from F16 and BF16 -- or float64 for F64
+storage. The whole model is never held in memory.
+
+Malformed, truncated or unknown files raise a ``ValueError`` that names the file.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["TensorInfo", "Checkpoint", "open_checkpoint", "upcast"]
+
+# Storage dtypes the readers upcast; everything else (integers, bool) is not a weight.
+_FLOAT_NAMES = {"F16", "BF16", "F32", "F64"}
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """What the header says about one tensor.
+
+    Attributes
+    ----------
+    name : str
+        Name in the checkpoint (GGUF names stay GGUF names, e.g. ``blk.0.attn_q.weight``).
+    shape : tuple of int
+        NumPy (row-major) shape; for GGUF the reverse of the ``ne`` order it stores.
+    dtype : str
+        Storage type as the format names it: ``F32``, ``BF16``, ``F16``, ``F64``, ``I64``,
+        ``BOOL``, or a GGUF quantization such as ``Q4_1``.
+    file : str
+        The file that holds it (one shard of a sharded checkpoint).
+    """
+
+    name: str
+    shape: tuple
+    dtype: str
+    file: str
+
+    @property
+    def is_float(self):
+        """True when :meth:`Checkpoint.read` can return it as floating-point values."""
+        return self.dtype in _FLOAT_NAMES or self.dtype.startswith(("Q", "IQ", "TQ"))
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+def upcast(array, name="tensor"):
+    """Float16/bfloat16/float32 to float32 and float64 as is, bit-exactly.
+
+    Every float16 and bfloat16 value is a float32 value, so ``astype`` is exact (for
+    bfloat16 it is the 16-bit shift of the bit pattern into the high half of a float32).
+    """
+    dt = array.dtype
+    if dt == np.float64 or dt == np.float32:
+        return array
+    if dt == np.float16 or dt.name == "bfloat16":
+        return array.astype(np.float32)
+    raise TypeError(f"{name} has dtype {dt}; only floating-point weights can be read")
+
+
+def _malformed(path, kind, exc):
+    return ValueError(f"{path}: malformed or truncated {kind} file ({exc})")
+
+
+def _rows_slice(rows, n_rows, name):
+    if rows is None:
+        return slice(0, n_rows)
+    start, stop, step = rows.indices(n_rows)
+    if step != 1:
+        raise ValueError(f"rows must be a contiguous slice for {name}, got step {step}")
+    return slice(start, stop)
+
+
+class Checkpoint:
+    """A checkpoint opened for reading one tensor at a time (base class).
+
+    Use :func:`open_checkpoint`, which picks the subclass from the file. Use it as a
+    context manager or call :meth:`close`.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+    format : str
+        ``"safetensors"``, ``"safetensors-sharded"``, ``"npz"`` or ``"gguf"``.
+    tensors : dict of str to TensorInfo
+        Every tensor of the checkpoint, in the order of its header.
+    """
+
+    format = "base"
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.tensors = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        return f"{type(self).__name__}({str(self.path)!r}, {len(self.tensors)} tensors)"
+
+    def close(self):
+        """Release file handles (readers of formats that keep them)."""
+
+    def info(self, name):
+        """The :class:`TensorInfo` of ``name`` (``KeyError`` naming it if absent)."""
+        try:
+            return self.tensors[name]
+        except KeyError:
+            raise KeyError(f"{self.path}: no tensor named {name!r}") from None
+
+    def read(self, name, rows=None):
+        """Load one tensor, or a contiguous block of its rows, as float32/float64.
+
+        Parameters
+        ----------
+        name : str
+        rows : slice, optional
+            Rows ``rows.start:rows.stop`` of a 2-D tensor; safetensors and GGUF read
+            only those rows from disk, ``.npz`` loads the tensor and slices it.
+
+        Returns
+        -------
+        ndarray
+            float32 for F32, F16, BF16 and quantized storage (exact upcast), float64 for
+            F64. Always a fresh array that owns its memory.
+        """
+        info = self.info(name)
+        if not info.is_float:
+            raise TypeError(f"{self.path}: tensor {name!r} has dtype {info.dtype}; "
+                            "only floating-point weights can be read")
+        sl = None
+        if rows is not None:
+            if len(info.shape) < 1:
+                raise ValueError(f"{name!r} is a scalar; rows cannot be selected")
+            sl = _rows_slice(rows, info.shape[0], name)
+        try:
+            out = self._read(info, sl)
+        except Exception as exc:  # noqa: BLE001 - I/O and format errors of the libraries
+            raise _malformed(info.file, self.format, f"reading {name!r}: {exc}") from exc
+        expected = info.shape if sl is None else (sl.stop - sl.start,) + tuple(info.shape[1:])
+        if tuple(out.shape) != tuple(expected):
+            raise ValueError(f"{info.file}: tensor {name!r} decoded to shape {out.shape}, "
+                             f"header says {expected} (malformed file)")
+        out = upcast(out, name)
+        return out if out.flags.owndata and out.flags.writeable else out.copy()
+
+    def _read(self, info, rows):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+# ----------------------------------------------------------------------------- safetensors
+
+
+class SafetensorsCheckpoint(Checkpoint):
+    """One ``.safetensors`` file, or the shards of a ``*.safetensors.index.json``.
+
+    Files are opened with ``safetensors.safe_open`` (memory-mapped) for each read and
+    closed right after, so only the tensor being read is touched.
+    """
+
+    format = "safetensors"
+
+    def __init__(self, path, files=None):
+        super().__init__(path)
+        from safetensors import SafetensorError, safe_open
+
+        self._safe_open = safe_open
+        files = [self.path] if files is None else files
+        self.metadata = {}
+        for file in files:
+            try:
+                with safe_open(str(file), framework="numpy") as fh:
+                    self.metadata.update(fh.metadata() or {})
+                    for name in fh.keys():
+                        sl = fh.get_slice(name)
+                        self.tensors[name] = TensorInfo(name, tuple(int(s) for s in sl.get_shape()),
+                                                        str(sl.get_dtype()), str(file))
+            except FileNotFoundError:
+                raise ValueError(f"{file}: no such file") from None
+            except SafetensorError as exc:
+                raise _malformed(file, "safetensors", exc) from None
+
+    def _read(self, info, rows):
+        with self._safe_open(info.file, framework="numpy") as fh:
+            if rows is None:
+                return fh.get_tensor(info.name)
+            return fh.get_slice(info.name)[rows]
+
+
+def _open_index(path):
+    """The shards of a sharded safetensors checkpoint, in the order of the index."""
+    try:
+        index = json.loads(Path(path).read_text())
+        weight_map = index["weight_map"]
+        if not isinstance(weight_map, dict):
+            raise TypeError("weight_map is not an object")
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: malformed safetensors index ({type(exc).__name__}: {exc}); "
+                         "expected a JSON object with a 'weight_map'") from None
+    files = []
+    for shard in weight_map.values():
+        file = Path(path).parent / shard
+        if file not in files:
+            files.append(file)
+    ckpt = SafetensorsCheckpoint(path, files)
+    missing = sorted(set(weight_map) - set(ckpt.tensors))
+    if missing:
+        raise ValueError(f"{path}: the index lists tensors that no shard holds: {missing[:5]}")
+    wrong = [n for n, shard in weight_map.items()
+             if Path(ckpt.tensors[n].file) != Path(path).parent / shard]
+    if wrong:
+        raise ValueError(f"{path}: tensors found in another shard than the index says: {wrong[:5]}")
+    ckpt.format = "safetensors-sharded"
+    return ckpt
+
+
+# ------------------------------------------------------------------------------------ npz
+
+
+class NpzCheckpoint(Checkpoint):
+    """A NumPy ``.npz`` archive; shapes come from each member's ``.npy`` header."""
+
+    format = "npz"
+
+    def __init__(self, path):
+        super().__init__(path)
+        try:
+            self._npz = np.load(self.path, allow_pickle=False)
+            if not isinstance(self._npz, np.lib.npyio.NpzFile):
+                raise ValueError("not an .npz archive")
+            for name in self._npz.files:
+                with self._npz.zip.open(name + ".npy") as fh:
+                    shape, dtype = _npy_header(fh)
+                code = {"float16": "F16", "float32": "F32", "float64": "F64"}.get(
+                    np.dtype(dtype).name, np.dtype(dtype).name.upper())
+                self.tensors[name] = TensorInfo(name, tuple(shape), code, str(self.path))
+        except FileNotFoundError:
+            raise ValueError(f"{path}: no such file") from None
+        except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError) as exc:
+            raise _malformed(path, "npz", exc) from None
+
+    def _read(self, info, rows):
+        arr = self._npz[info.name]
+        if arr.ndim and rows is not None:
+            return arr[rows]
+        return arr
+
+    def close(self):
+        self._npz.close()
+
+
+def _npy_header(fh):
+    """(shape, dtype) from the header of a ``.npy`` member, without reading its data."""
+    fmt = np.lib.format
+    version = fmt.read_magic(fh)
+    if version == (1, 0):
+        shape, _, dtype = fmt.read_array_header_1_0(fh)
+    elif version == (2, 0):
+        shape, _, dtype = fmt.read_array_header_2_0(fh)
+    else:  # format 3.0 (utf-8 field names) has no public header reader
+        shape, _, dtype = fmt._read_array_header(fh, version)
+    return shape, dtype
+
+
+# ----------------------------------------------------------------------------------- GGUF
+
+
+class GGUFCheckpoint(Checkpoint):
+    """A GGUF file (llama.cpp), dequantized to float32 by ``gguf.quants.dequantize``.
+
+    GGUF stores dimensions innermost first (``ne``); :attr:`TensorInfo.shape` is the
+    NumPy order, i.e. PyTorch's ``(out_features, in_features)`` for linear weights. Rows
+    are read by slicing the memory-mapped quantized rows before dequantizing them.
+    """
+
+    format = "gguf"
+
+    def __init__(self, path):
+        super().__init__(path)
+        import gguf
+
+        try:
+            self._reader = gguf.GGUFReader(str(self.path), "r")
+        except FileNotFoundError:
+            raise ValueError(f"{path}: no such file") from None
+        except Exception as exc:  # noqa: BLE001 - the reader raises several kinds
+            raise _malformed(path, "GGUF", exc) from None
+        self._by_name = {}
+        for t in self._reader.tensors:
+            shape = tuple(int(s) for s in reversed(t.shape.tolist()))
+            self.tensors[t.name] = TensorInfo(t.name, shape, t.tensor_type.name, str(self.path))
+            self._by_name[t.name] = t
+
+    def _read(self, info, rows):
+        from gguf.quants import dequantize
+
+        t = self._by_name[info.name]
+        data = t.data if rows is None else t.data[rows]
+        return dequantize(np.asarray(data), t.tensor_type)
+
+    def close(self):
+        self._reader = None
+        self._by_name = {}
+
+
+# ------------------------------------------------------------------------------ dispatch
+
+
+def open_checkpoint(path):
+    """Open a checkpoint for reading one tensor at a time; the format is detected.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A ``.safetensors`` file, a ``*.safetensors.index.json`` (sharded), an ``.npz``, a
+        ``.gguf`` file, or a directory holding one of them (a Hugging Face model folder:
+        ``model.safetensors.index.json`` wins over single files).
+
+    Returns
+    -------
+    Checkpoint
+
+    Raises
+    ------
+    ValueError
+        The file does not exist, is malformed or truncated, or the format is unknown.
+
+    Examples
+    --------
+    >>> from rsketch.lift import open_checkpoint
+    >>> with open_checkpoint("model.safetensors") as ckpt:        # doctest: +SKIP
+    ...     W = ckpt.read("encoder.layer.0.attention.self.query.weight")
+    """
+    p = Path(path)
+    if p.is_dir():
+        p = _pick_in_directory(p)
+    if not p.exists():
+        raise ValueError(f"{path}: no such file or directory")
+    name = p.name.lower()
+    if name.endswith(".index.json"):
+        return _open_index(p)
+    if name.endswith(".safetensors"):
+        return SafetensorsCheckpoint(p)
+    if name.endswith(".npz"):
+        return NpzCheckpoint(p)
+    if name.endswith(".gguf"):
+        return GGUFCheckpoint(p)
+    with open(p, "rb") as fh:  # unknown extension: the magic bytes decide
+        magic = fh.read(4)
+    if magic == b"GGUF":
+        return GGUFCheckpoint(p)
+    if magic[:2] == b"PK":
+        return NpzCheckpoint(p)
+    return SafetensorsCheckpoint(p)
+
+
+def _pick_in_directory(folder):
+    for pattern in ("model.safetensors.index.json", "*.safetensors.index.json", "model.safetensors",
+                    "*.safetensors", "*.gguf", "*.npz"):
+        found = sorted(folder.glob(pattern))
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise ValueError(f"{folder}: several checkpoints match {pattern!r} "
+                             f"({', '.join(f.name for f in found[:4])}); name one")
+    raise ValueError(f"{folder}: no checkpoint (.safetensors, index .json, .gguf, .npz) in it")

@@ -1,0 +1,157 @@
+"""LIFT principal-weight masks of a checkpoint, on one or many MPI ranks.
+
+  rsketch lift CHECKPOINT --rank 128 (--lora-rank 128 | --density 0.05 | --k K)
+               --out masks.safetensors [--report report.json]
+  rsketch lift --compare MASKS_A MASKS_B [--report drift.json]
+
+Run under MPI as ``mpiexec -n 4 python -m mpi4py -m rsketch lift ...`` (or ``srun``):
+matrices are spread over the ranks by cost, each rank reads only its own tensors, and
+rank 0 writes the mask file and the JSON report (atomically). A progress bar shows rank
+0's share. See docs/lift.md.
+"""
+
+from __future__ import annotations
+
+from ..mpi import agreed, get_comm, raise_collectively
+from .io import MASK_FORMATS, mask_drift, save_masks, write_json_atomic
+from .masks import METHODS
+
+
+def add_arguments(parser):
+    parser.add_argument("checkpoint", nargs="?",
+                        help=".safetensors file, *.safetensors.index.json, .gguf, .npz, or a folder")
+    parser.add_argument("--rank", type=int, help="rank r of the low-rank approximation")
+    rule = parser.add_mutually_exclusive_group()
+    rule.add_argument("--lora-rank", type=int,
+                      help="entries per matrix as a LoRA of this rank: k = min((m+n)*L, m*n)")
+    rule.add_argument("--density", type=float, help="fraction of entries per matrix, in (0, 1]")
+    rule.add_argument("--k", type=int, help="entries per matrix")
+    parser.add_argument("--out", help="mask file to write (safetensors)")
+    parser.add_argument("--report", help="JSON report to write")
+    parser.add_argument("--format", choices=MASK_FORMATS, default="bool", dest="fmt",
+                        help="boolean masks or int32/int64 flat indices (default bool)")
+    parser.add_argument("--method", choices=METHODS, default="rsvd",
+                        help="randomized (default) or exact SVD")
+    parser.add_argument("--oversample", type=int, default=10)
+    parser.add_argument("--power-iters", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--smallest", action="store_true",
+                        help="select the smallest |W_r| entries (what the reference code's "
+                             "default configuration does) instead of the largest")
+    parser.add_argument("--include", action="append", metavar="PATTERN",
+                        help="only matrices matching this shell pattern (repeatable)")
+    parser.add_argument("--exclude", action="append", metavar="PATTERN",
+                        help="also leave out matrices matching this pattern (repeatable)")
+    parser.add_argument("--no-default-exclude", action="store_true",
+                        help="keep embeddings and the output head")
+    parser.add_argument("--exact", action="store_true",
+                        help="also compute exact-SVD masks and report their overlap")
+    parser.add_argument("--max-matrix-mb", type=float,
+                        help="row-distribute matrices whose float64 size exceeds this over a "
+                             "group of ranks (default: each matrix on one rank)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("-v", "--verbose", action="store_true", help="one line per matrix")
+    parser.add_argument("--compare", nargs=2, metavar=("MASKS_A", "MASKS_B"),
+                        help="compare two mask files (mask drift) instead of computing masks")
+
+
+def _check(args):
+    if args.compare:
+        if args.checkpoint:
+            raise ValueError("give either CHECKPOINT or --compare, not both")
+        return
+    if not args.checkpoint:
+        raise ValueError("CHECKPOINT is required (or --compare MASKS_A MASKS_B)")
+    if args.rank is None:
+        raise ValueError("--rank is required")
+    if args.lora_rank is None and args.density is None and args.k is None:
+        raise ValueError("give one of --lora-rank, --density, --k")
+    if not args.out and not args.report:
+        raise ValueError("nothing to write: give --out and/or --report")
+    if args.max_matrix_mb is not None and args.max_matrix_mb <= 0:
+        raise ValueError(f"--max-matrix-mb must be positive, got {args.max_matrix_mb}")
+
+
+def _write_on_root(comm, write):
+    """Rank 0 writes; a failure (e.g. unwritable directory) is raised on every rank."""
+    err = None
+    if comm.Get_rank() == 0:
+        try:
+            write()
+        except OSError as exc:
+            err = ValueError(f"cannot write output: {exc}")
+    raise_collectively(err, comm)
+
+
+def _compare(args, comm):
+    err, drift = None, None
+    if comm.Get_rank() == 0:
+        try:
+            drift = mask_drift(*args.compare)
+        except (ValueError, TypeError) as exc:
+            err = exc
+    raise_collectively(err, comm)
+    if comm.Get_rank() == 0:
+        print(f"mask drift {args.compare[0]} -> {args.compare[1]}: overall Jaccard "
+              f"{drift.jaccard:.4f}, {len(drift.per_matrix)} common matrices", flush=True)
+        for name, d in drift.per_matrix.items():
+            if args.verbose:
+                print(f"  {name:<60} J={d['jaccard']:.4f} +{d['added']} -{d['removed']}")
+        for label, names in (("only in A", drift.only_in_a), ("only in B", drift.only_in_b)):
+            if names:
+                print(f"  {label}: {', '.join(names)}")
+    if args.report:
+        _write_on_root(comm, lambda: write_json_atomic(args.report, drift.as_dict()))
+    return 0
+
+
+def run(args):
+    comm = get_comm()
+    try:
+        _check(args)
+    except ValueError as exc:
+        raise agreed(exc) from None  # argv is the same on every rank, so is the error
+    if args.compare:
+        return _compare(args, comm)
+
+    from .driver import compute_masks
+
+    res = compute_masks(
+        args.checkpoint, args.rank, k=args.k, density=args.density, lora_rank=args.lora_rank,
+        largest=not args.smallest, method=args.method, oversample=args.oversample,
+        power_iters=args.power_iters, seed=args.seed, include=args.include,
+        exclude=args.exclude, default_exclude=not args.no_default_exclude, exact=args.exact,
+        max_matrix_bytes=None if args.max_matrix_mb is None else args.max_matrix_mb * 2**20,
+        progress=not args.no_progress, comm=comm)
+    if comm.Get_rank() == 0:
+        report = res.as_dict()
+    if args.out:
+        _write_on_root(comm, lambda: save_masks(args.out, res.masks(), fmt=args.fmt,
+                                                metadata={**res.settings,
+                                                          "checkpoint": res.checkpoint}))
+    if args.report:
+        _write_on_root(comm, lambda: write_json_atomic(args.report, report))
+    if comm.Get_rank() == 0:
+        _print_summary(res, report, args)
+    return 0
+
+
+def _print_summary(res, report, args):
+    s = report["summary"]
+    if args.verbose:
+        print(f"{'matrix':<52} {'shape':>13} {'k':>9} {'energy':>7} {'srank':>7} "
+              f"{'J(mag)':>7} {'J(exact)':>8} {'s':>6}")
+        for r in res.reports:
+            je = "" if r.jaccard_exact is None else f"{r.jaccard_exact:.4f}"
+            print(f"{r.name[-52:]:<52} {r.shape[0]:>6}x{r.shape[1]:<6} {r.k:>9} {r.energy:>7.3f} "
+                  f"{r.stable_rank:>7.1f} {r.jaccard_magnitude:>7.3f} {je:>8} {r.seconds:>6.2f}")
+    line = (f"rsketch lift: {s['matrices']} matrices, {s['selected']} of {s['entries']} entries "
+            f"(density {s['density']:.4f}), rank {args.rank}, {args.method}, {res.ranks} rank(s), "
+            f"{res.seconds:.1f} s; mean Jaccard with magnitude mask {s['mean_jaccard_magnitude']:.3f}")
+    if s["mean_jaccard_exact"] is not None:
+        line += f", with exact-SVD mask {s['mean_jaccard_exact']:.4f} (min {s['min_jaccard_exact']:.4f})"
+    print(line, flush=True)
+    for label, path in (("masks", args.out), ("report", args.report)):
+        if path:
+            print(f"  {label}: {path}", flush=True)
+

@@ -1,0 +1,248 @@
+"""Masks of a whole checkpoint on one or many ranks (the engine of ``rsketch lift``).
+
+Every rank opens the checkpoint (headers only) and computes the same :class:`WorkPlan`.
+Each rank then reads and analyses only its own matrices; groups row-distribute the
+matrices too large for one rank; errors are agreed once per phase; rank 0 receives every
+mask (buffer-based ``Send``/``Recv`` of the index arrays, in plan order) and the reports.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from mpi4py import MPI
+
+from ..mpi import Layout, agreed, get_comm, raise_collectively
+from .checkpoint import open_checkpoint
+from .distribute import plan_work
+from .masks import MatrixReport, analyze_matrix, resolve_k
+from .select import select_matrices
+
+__all__ = ["LiftResult", "compute_masks"]
+
+_TAG = 5105  # one tag: MPI keeps the order of messages from one source
+
+
+@dataclass
+class LiftResult:
+    """Masks and reports of a checkpoint.
+
+    Attributes
+    ----------
+    reports : list of MatrixReport
+        One per matrix, in checkpoint order, with ``indices`` (sorted flat indices of
+        the mask). Complete on rank 0; on the other ranks, empty.
+    settings : dict
+        The parameters that produced the masks.
+    checkpoint : str
+    format : str
+    ranks : int
+    seconds : float
+        Wall time, maximum over ranks.
+    excluded : list of str
+        2-D tensors left out by the selection rules.
+    """
+
+    reports: list = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+    checkpoint: str = ""
+    format: str = ""
+    ranks: int = 1
+    seconds: float = 0.0
+    excluded: list = field(default_factory=list)
+
+    def masks(self):
+        """``{name: (shape, indices)}`` for :func:`rsketch.lift.save_masks`."""
+        return {r.name: (r.shape, r.indices) for r in self.reports}
+
+    def as_dict(self):
+        """The JSON report: settings, per-matrix diagnostics and a summary."""
+        total = sum(r.shape[0] * r.shape[1] for r in self.reports)
+        chosen = sum(r.k for r in self.reports)
+        exact = [r.jaccard_exact for r in self.reports if r.jaccard_exact is not None]
+        return {
+            "checkpoint": self.checkpoint, "format": self.format, "ranks": self.ranks,
+            "seconds": self.seconds, "settings": self.settings,
+            "summary": {
+                "matrices": len(self.reports), "entries": total, "selected": chosen,
+                "density": chosen / total if total else 0.0,
+                "mean_jaccard_magnitude": _mean([r.jaccard_magnitude for r in self.reports]),
+                "mean_jaccard_random": _mean([r.jaccard_random for r in self.reports]),
+                "mean_jaccard_exact": _mean(exact) if exact else None,
+                "min_jaccard_exact": min(exact) if exact else None,
+            },
+            "matrices": [r.as_dict() for r in self.reports],
+            "excluded": self.excluded,
+        }
+
+
+def _mean(xs):
+    return float(np.mean(xs)) if len(xs) else None
+
+
+def _progress(total, comm, enabled):
+    """A tqdm bar on rank 0 counting its own share of the matrices."""
+    if not enabled or comm.Get_rank() != 0:
+        return None
+    from tqdm import tqdm
+
+    desc = "lift" if comm.Get_size() == 1 else f"lift (rank 0 of {comm.Get_size()})"
+    return tqdm(total=total, desc=desc, unit="matrix", dynamic_ncols=True)
+
+
+def compute_masks(checkpoint, rank, *, k=None, density=None, lora_rank=None, largest=True,
+                  method="rsvd", oversample=10, power_iters=2, seed=0, include=None,
+                  exclude=None, default_exclude=True, exact=False, head=8,
+                  max_matrix_bytes=None, progress=False, comm=None):
+    """Principal-weight masks of every selected matrix of a checkpoint, over MPI ranks.
+
+    Collective over ``comm``. Parameters not listed are those of
+    :func:`rsketch.lift.principal_weights`.
+
+    Parameters
+    ----------
+    checkpoint : str or pathlib.Path
+        Anything :func:`rsketch.lift.open_checkpoint` accepts.
+    include, exclude, default_exclude
+        Matrix selection (:func:`rsketch.lift.select_matrices`).
+    exact : bool
+        Also compute each exact-SVD mask and report the overlap (``jaccard_exact``).
+    max_matrix_bytes : int, optional
+        Matrices larger than this in float64 are row-distributed over a group of ranks.
+    progress : bool
+        Show a ``tqdm`` progress bar on rank 0.
+    comm : mpi4py.MPI.Comm, optional
+
+    Returns
+    -------
+    LiftResult
+        Complete on rank 0.
+
+    Raises
+    ------
+    ValueError, TypeError
+        On every rank, when the checkpoint is missing or malformed, no matrix is
+        selected, a parameter is invalid, or any matrix is bad (NaN/Inf, truncated data).
+
+    Examples
+    --------
+    >>> res = compute_masks("model.safetensors", 64, density=0.05)   # doctest: +SKIP
+    >>> save_masks("masks.safetensors", res.masks())                  # doctest: +SKIP
+    """
+    comm = get_comm(comm)
+    t_start = time.perf_counter()
+    me, size = comm.Get_rank(), comm.Get_size()
+    err, ckpt, chosen = None, None, []
+    try:
+        ckpt = open_checkpoint(checkpoint)
+        chosen = select_matrices(ckpt, include, exclude, default_exclude=default_exclude)
+        if not chosen:
+            raise ValueError(f"{checkpoint}: no matrix selected (include={include!r}, "
+                             f"exclude={exclude!r})")
+        for info in chosen:  # every rule error shows up before any work starts
+            resolve_k(info.shape, k=k, density=density, lora_rank=lora_rank)
+    except (ValueError, TypeError, KeyError) as exc:
+        err = exc
+    raise_collectively(err, comm)
+
+    settings = {"rank": rank, "k": k, "density": density, "lora_rank": lora_rank,
+                "largest": bool(largest), "method": method, "oversample": oversample,
+                "power_iters": power_iters, "seed": seed, "include": include,
+                "exclude": exclude, "default_exclude": default_exclude}
+    opts = dict(k=k, density=density, lora_rank=lora_rank, largest=largest, method=method,
+                oversample=oversample, power_iters=power_iters, seed=seed, exact=exact, head=head)
+    names = [t.name for t in chosen]
+    shapes = [t.shape for t in chosen]
+    plan = plan_work(names, shapes, rank, size, max_matrix_bytes)
+    mine, group_work = plan.mine(me), plan.my_group(me)
+    bar = _progress(len(mine) + len(group_work), comm, progress)
+    done = {}
+
+    # phase 1: matrices that fit one rank, each read and analysed by its owner alone
+    err = None
+    for i in mine:
+        try:
+            W = ckpt.read(names[i])
+            rep = analyze_matrix(W, rank, name=names[i], comm=MPI.COMM_SELF, **opts)
+        except (ValueError, TypeError) as exc:
+            err = type(exc)(f"matrix {names[i]!r}: {exc}")
+            break
+        rep.dtype = chosen[i].dtype
+        done[i] = rep
+        del W
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(names[i][-40:], refresh=False)
+
+    if bar is not None and not group_work:
+        bar.close()
+    raise_collectively(err, comm)  # before Split: every rank must reach phase 2
+
+    # phase 2: large matrices, row-distributed over a group that reads only its rows
+    if plan.group_size:
+        sub = comm.Split(int(plan.color[me]), me)
+        try:
+            for i in group_work:
+                local_err, W = None, None
+                try:
+                    lay = Layout(shapes[i][0], sub)
+                    W = ckpt.read(names[i], rows=slice(lay.start, lay.stop))
+                except (ValueError, TypeError) as exc:
+                    local_err = exc
+                try:
+                    raise_collectively(local_err, sub)
+                    rep = analyze_matrix(W, rank, name=names[i], comm=sub, **opts)
+                except (ValueError, TypeError) as exc:
+                    # the whole group stops here; the world agrees on it below
+                    err = type(exc)(f"matrix {names[i]!r}: {exc}")
+                    break
+                rep.dtype = chosen[i].dtype
+                if sub.Get_rank() == 0:
+                    done[i] = rep
+                del W
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix_str(names[i][-40:], refresh=False)
+        finally:
+            sub.Free()
+        if bar is not None:
+            bar.close()
+    raise_collectively(err, comm)
+    excluded = [t.name for t in ckpt.tensors.values()
+                if len(t.shape) == 2 and t.name not in set(names)]
+    ckpt.close()
+
+    reports = _gather(done, plan, comm)
+    seconds = comm.allreduce(time.perf_counter() - t_start, op=MPI.MAX) if size > 1 \
+        else time.perf_counter() - t_start
+    return LiftResult(reports=reports, settings=settings, checkpoint=str(checkpoint),
+                      format=ckpt.format, ranks=size, seconds=seconds,
+                      excluded=excluded if me == 0 else [])
+
+
+def _gather(done, plan, comm):
+    """Rank 0 receives every report and mask, in plan order; returns them there."""
+    me, size = comm.Get_rank(), comm.Get_size()
+    if size == 1:
+        return [done[i] for i in range(len(plan.names))]
+    meta = comm.gather({i: _without_indices(r) for i, r in done.items()}, root=0)
+    for i in range(len(plan.names)):  # sources send in plan order; rank 0 receives in it
+        src = int(plan.owner[i])
+        if src == 0:
+            continue
+        if me == src:
+            comm.Send(np.ascontiguousarray(done[i].indices, dtype=np.int64), dest=0, tag=_TAG)
+        elif me == 0:
+            rep = next(m[i] for m in meta if i in m)
+            rep.indices = np.empty(rep.k, dtype=np.int64)
+            comm.Recv(rep.indices, source=src, tag=_TAG)
+            done[i] = rep
+    if me != 0:
+        return []
+    return [done[i] for i in range(len(plan.names))]
+
+
+def _without_indices(rep):
+    return MatrixReport(**{**rep.__dict__, "indices": None})

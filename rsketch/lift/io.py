@@ -1,0 +1,276 @@
+"""Mask files: write (atomically), load, and compare two of them (mask drift).
+
+A mask file is a safetensors file with one tensor per weight matrix, under the weight's
+own name, in one of three formats:
+
+* ``bool``: the ``m × n`` boolean mask;
+* ``int32`` / ``int64``: the sorted row-major flat indices of the selected entries
+  (``i * n + j``), 1-D -- about 20× smaller than ``bool`` at 5 % density with ``int32``.
+
+The safetensors metadata entry ``rsketch.lift`` holds JSON with the format, every matrix's
+shape (needed to rebuild a mask from indices) and the settings that produced the masks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .masks import indices_to_mask, jaccard
+
+__all__ = ["MASK_FORMATS", "save_masks", "load_masks", "mask_drift", "MaskDrift",
+           "write_json_atomic"]
+
+MASK_FORMATS = ("bool", "int32", "int64")
+_META_KEY = "rsketch.lift"
+
+
+def _atomic(path, write):
+    """Call ``write(tmp_path)``, then rename over ``path``; the temp file never survives."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_json_atomic(path, payload):
+    """Write ``payload`` as indented JSON to ``path`` atomically (temp file + rename)."""
+    def write(tmp):
+        with open(tmp, "w") as fh:
+            json.dump(payload, fh, indent=2, default=_json_default)
+            fh.write("\n")
+    return _atomic(path, write)
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+def _as_entry(name, value):
+    """(shape, sorted flat indices) from a boolean mask or a (shape, indices) pair."""
+    if isinstance(value, tuple) and len(value) == 2:
+        shape, idx = tuple(int(s) for s in value[0]), np.asarray(value[1], dtype=np.int64)
+        size = int(np.prod(shape))
+        if idx.ndim != 1 or (idx.size and (idx.min() < 0 or idx.max() >= size
+                                           or np.any(np.diff(idx) <= 0))):
+            raise ValueError(f"mask {name!r}: indices must be 1-D, strictly increasing, "
+                             f"in [0, {size})")
+        return shape, idx
+    arr = np.asarray(value)
+    if arr.dtype != bool:
+        raise TypeError(f"mask {name!r} must be a boolean array or a (shape, indices) pair, "
+                        f"got dtype {arr.dtype}")
+    return arr.shape, np.flatnonzero(arr)
+
+
+def save_masks(path, masks, fmt="bool", metadata=None):
+    """Write masks to one safetensors file, atomically (temp file, then rename).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+    masks : mapping of str to (ndarray of bool) or (shape, indices)
+        Per weight name: a boolean mask, or its shape with sorted flat indices.
+    fmt : {"bool", "int32", "int64"}
+        Stored form (see the module docstring). ``int32`` requires ``m*n < 2**31``.
+    metadata : dict, optional
+        JSON-serializable settings stored with the masks.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rsketch.lift import save_masks, load_masks
+    >>> save_masks("/tmp/m.safetensors", {"w": np.eye(3, dtype=bool)}, fmt="int32")
+    PosixPath('/tmp/m.safetensors')
+    >>> load_masks("/tmp/m.safetensors")["w"].sum()
+    np.int64(3)
+    """
+    from safetensors.numpy import save_file
+
+    if fmt not in MASK_FORMATS:
+        raise ValueError(f"fmt must be one of {MASK_FORMATS}, got {fmt!r}")
+    tensors, shapes = {}, {}
+    for name, value in masks.items():
+        shape, idx = _as_entry(name, value)
+        shapes[name] = list(shape)
+        if fmt == "bool":
+            tensors[name] = indices_to_mask(idx, shape)
+        else:
+            if fmt == "int32" and int(np.prod(shape)) > np.iinfo(np.int32).max:
+                raise ValueError(f"mask {name!r} has {int(np.prod(shape))} entries: int32 flat "
+                                 "indices cannot address it; use fmt='int64'")
+            tensors[name] = np.ascontiguousarray(idx, dtype=fmt)
+    meta = {_META_KEY: json.dumps({"format": fmt, "shapes": shapes, "settings": metadata or {}},
+                                  default=_json_default)}
+    return _atomic(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+
+
+def _read_mask_file(path):
+    """(format, shapes, settings, tensors) of a mask file, validated."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as fh:
+            meta = fh.metadata() or {}
+            tensors = {name: fh.get_tensor(name) for name in fh.keys()}
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such mask file") from None
+    except SafetensorError as exc:
+        raise ValueError(f"{path}: malformed or truncated mask file ({exc})") from None
+    if _META_KEY in meta:
+        try:
+            info = json.loads(meta[_META_KEY])
+            fmt, shapes = info["format"], info["shapes"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}: malformed rsketch.lift metadata ({exc})") from None
+        settings = info.get("settings", {})
+    else:  # a plain file of boolean masks written by another tool
+        fmt, shapes, settings = "bool", {n: list(t.shape) for n, t in tensors.items()}, {}
+    if fmt not in MASK_FORMATS:
+        raise ValueError(f"{path}: unknown mask format {fmt!r}")
+    for name, t in tensors.items():
+        if name not in shapes:
+            raise ValueError(f"{path}: no shape recorded for mask {name!r}")
+        if fmt == "bool" and (t.dtype != bool or list(t.shape) != list(shapes[name])):
+            raise ValueError(f"{path}: mask {name!r} is {t.dtype} {t.shape}, expected bool "
+                             f"{tuple(shapes[name])}")
+        if fmt != "bool" and (t.ndim != 1 or t.dtype != np.dtype(fmt)):
+            raise ValueError(f"{path}: mask {name!r} is {t.dtype} {t.shape}, expected 1-D {fmt}")
+    return fmt, shapes, settings, tensors
+
+
+def load_masks(path, as_indices=False):
+    """Load a mask file written by :func:`save_masks` (any of its formats).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+    as_indices : bool
+        Return ``(shape, sorted int64 flat indices)`` per name instead of boolean masks.
+
+    Returns
+    -------
+    dict of str to ndarray of bool (or to (shape, indices))
+
+    Raises
+    ------
+    ValueError
+        Missing, malformed or inconsistent file (indices out of range, wrong dtype).
+
+    Examples
+    --------
+    >>> masks = load_masks("masks.safetensors")                  # doctest: +SKIP
+    >>> masks["model.layers.0.mlp.up_proj.weight"].mean()        # the density
+    """
+    fmt, shapes, _, tensors = _read_mask_file(path)
+    out = {}
+    for name, t in tensors.items():
+        shape = tuple(int(s) for s in shapes[name])
+        if fmt == "bool":
+            out[name] = (shape, np.flatnonzero(t)) if as_indices else t
+            continue
+        idx = t.astype(np.int64)
+        size = int(np.prod(shape))
+        if idx.size and (idx.min() < 0 or idx.max() >= size or np.any(np.diff(idx) <= 0)):
+            raise ValueError(f"{path}: mask {name!r} has indices out of [0, {size}) "
+                             "or not strictly increasing")
+        out[name] = (shape, idx) if as_indices else indices_to_mask(idx, shape)
+    return out
+
+
+def load_settings(path):
+    """The settings stored with the masks (``rank``, ``k`` rule, ``method``, ...)."""
+    return _read_mask_file(path)[2]
+
+
+@dataclass
+class MaskDrift:
+    """How the masks of two checkpoints differ (e.g. before and after training steps).
+
+    Attributes
+    ----------
+    per_matrix : dict of str to dict
+        For each matrix in both: ``jaccard``, ``k_a``, ``k_b``, ``added`` (in B only),
+        ``removed`` (in A only), ``changed_fraction = (added + removed) / (k_a + k_b)``.
+    only_in_a, only_in_b : list of str
+        Matrices present in one file only.
+    jaccard : float
+        Overall overlap, counting all entries of the common matrices.
+    """
+
+    per_matrix: dict = field(default_factory=dict)
+    only_in_a: list = field(default_factory=list)
+    only_in_b: list = field(default_factory=list)
+    jaccard: float = 1.0
+
+    def as_dict(self):
+        return {"jaccard": self.jaccard, "only_in_a": self.only_in_a,
+                "only_in_b": self.only_in_b, "per_matrix": self.per_matrix}
+
+
+def mask_drift(a, b):
+    """Compare two sets of masks (mask drift between two checkpoints) in one call.
+
+    Parameters
+    ----------
+    a, b : path or mapping
+        Mask files (any format) or dicts as returned by :func:`load_masks`.
+
+    Returns
+    -------
+    MaskDrift
+
+    Examples
+    --------
+    >>> drift = mask_drift("masks_step0.safetensors", "masks_step1000.safetensors")  # doctest: +SKIP
+    >>> drift.jaccard, drift.per_matrix["layers.0.q.weight"]["added"]                 # doctest: +SKIP
+    """
+    A, B = (_indices_of(x) for x in (a, b))
+    drift = MaskDrift(only_in_a=sorted(set(A) - set(B)), only_in_b=sorted(set(B) - set(A)))
+    inter_all = union_all = 0
+    for name in (n for n in A if n in B):
+        (sa, ia), (sb, ib) = A[name], B[name]
+        if tuple(sa) != tuple(sb):
+            raise ValueError(f"mask {name!r} has shape {tuple(sa)} in one set and {tuple(sb)} "
+                             "in the other")
+        inter = np.intersect1d(ia, ib, assume_unique=True).shape[0]
+        added, removed = ib.shape[0] - inter, ia.shape[0] - inter
+        union = inter + added + removed
+        drift.per_matrix[name] = {
+            "jaccard": jaccard(ia, ib), "k_a": int(ia.shape[0]), "k_b": int(ib.shape[0]),
+            "added": int(added), "removed": int(removed),
+            "changed_fraction": (added + removed) / max(ia.shape[0] + ib.shape[0], 1)}
+        inter_all += inter
+        union_all += union
+    drift.jaccard = 1.0 if union_all == 0 else inter_all / union_all
+    return drift
+
+
+def _indices_of(masks):
+    if isinstance(masks, (str, os.PathLike)):
+        return load_masks(masks, as_indices=True)
+    out = {}
+    for name, value in masks.items():
+        out[name] = _as_entry(name, value)
+    return out
