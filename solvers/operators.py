@@ -314,7 +314,9 @@ class DistCSR:
         if x.ndim not in (1, 2) or x.shape[0] != n_local:
             dtype = x.dtype if x.dtype.kind in "fc" else np.float64   # what the neighbours expect
             poison = np.full((n_local,) + x.shape[1:2], np.nan, dtype=dtype)
-            self.halo.release(self.halo.start(poison))
+            handle = self.halo.start(poison)
+            self.halo.finish(handle)
+            self.halo.release(handle)
             raise ValueError(f"x_local has shape {x.shape}; this rank owns {n_local} rows "
                              f"(rank {self.layout.rank})")
         handle = self.halo.start(x)

@@ -1,0 +1,189 @@
+"""PETSc interoperability (optional ``petsc4py``): operators, vectors and matrices.
+
+* :func:`operator_from_mat`: a PETSc ``Mat`` (any type, including ``MATSHELL`` and
+  ``MATPYTHON``) as an :class:`~solvers.operators.Operator` on local NumPy rows, so every
+  solver takes it as ``A`` or ``M`` (this is what :func:`~solvers.as_operator` calls).
+* :func:`vec_to_array` / :func:`array_to_vec`: a ``Vec``'s local rows as an ndarray and back,
+  sharing memory (no copies) when the dtype matches ``PETSc.ScalarType``.
+* :func:`distcsr_to_mat` / :func:`mat_to_distcsr`: the same rows as a PETSc ``MATAIJ`` or a
+  :class:`~solvers.DistCSR`, for comparisons (``MatMult``, KSP) number for number.
+
+The layouts are PETSc's: ``Layout(n)`` splits rows like ``PETSC_DECIDE``, and a ``Mat`` with
+another split gives a :class:`rsketch.Layout` with its own counts (from
+``getOwnershipRanges()``, no communication).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from mpi4py import MPI
+
+from rsketch.mpi import Layout, agreed, get_comm
+
+from .operators import DistCSR, Operator
+
+__all__ = ["operator_from_mat", "vec_to_array", "array_to_vec", "distcsr_to_mat", "mat_to_distcsr",
+           "layout_of"]
+
+
+def _petsc():
+    try:
+        from petsc4py import PETSc
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise agreed(ImportError(
+            "petsc4py is not installed: pip install 'rsketch[petsc]' (PETSc builds from source; "
+            "see tools/petsc_wheels.sh)")) from exc
+    return PETSc
+
+
+def layout_of(obj, comm=None):
+    """The :class:`rsketch.Layout` of a PETSc ``Mat`` (its rows) or ``Vec`` (no communication)."""
+    comm = get_comm(comm if comm is not None else obj.getComm())
+    ranges = np.asarray(obj.getOwnershipRanges(), dtype=np.int64)
+    return Layout(None, comm, counts=np.diff(ranges))
+
+
+def vec_to_array(vec):
+    """This rank's entries of ``vec`` as an ndarray view (no copy; writes go to the Vec).
+
+    Examples
+    --------
+    >>> x_local = vec_to_array(x)          # pass to rsketch/solvers functions as is
+    """
+    return vec.getArray()
+
+
+def array_to_vec(x_local, comm=None, layout=None):
+    """A PETSc ``Vec`` whose local entries are ``x_local`` (shared memory when possible).
+
+    Parameters
+    ----------
+    x_local : ndarray, shape (n_local,)
+        Shared without a copy if it is contiguous, writable and of dtype
+        ``PETSc.ScalarType``; converted (copied) otherwise.
+    comm : mpi4py.MPI.Comm, optional
+    layout : rsketch.Layout, optional
+        Gives the global size without the ``Allreduce`` PETSc would otherwise do.
+
+    Returns
+    -------
+    petsc4py.PETSc.Vec
+        Keep ``x_local`` alive as long as the Vec is used.
+
+    Examples
+    --------
+    >>> v = array_to_vec(b_local, comm)
+    """
+    PETSc = _petsc()
+    comm = get_comm(comm)
+    x = np.require(x_local, dtype=PETSc.ScalarType, requirements=("C", "W"))
+    if x.ndim != 1:
+        raise agreed(ValueError(f"x_local must be 1-D for a Vec, got shape {x.shape}"))
+    size = (x.size, PETSc.DECIDE if layout is None else layout.n)
+    return PETSc.Vec().createWithArray(x, size=size, comm=comm)
+
+
+class _MatOperator:
+    """``matvec`` through ``Mat.mult`` on work Vecs that borrow the NumPy arrays (no copies)."""
+
+    def __init__(self, mat):
+        PETSc = _petsc()
+        self.mat = mat
+        self.dtype = np.dtype(PETSc.ScalarType)
+        self._x, self._y = mat.createVecs()
+
+    def _mult(self, x, y):
+        self._x.placeArray(x)
+        self._y.placeArray(y)
+        try:
+            self.mat.mult(self._x, self._y)
+        finally:
+            self._x.resetArray()
+            self._y.resetArray()
+
+    def matvec(self, x_local):
+        x = np.require(x_local, dtype=np.result_type(x_local, self.dtype), requirements=("C", "W"))
+        if x.dtype != self.dtype:          # e.g. complex vector, real PETSc: two real products
+            return self.matvec(x.real) + 1j * self.matvec(x.imag)
+        if x.ndim == 1:
+            y = np.empty_like(x)
+            self._mult(x, y)
+            return y
+        y = np.empty_like(x)
+        for j in range(x.shape[1]):        # a few columns (block methods), never rows
+            xj, yj = np.ascontiguousarray(x[:, j]), np.empty(x.shape[0], self.dtype)
+            self._mult(xj, yj)
+            y[:, j] = yj
+        return y
+
+
+def operator_from_mat(mat, comm=None):
+    """Wrap a square PETSc ``Mat`` as an :class:`~solvers.operators.Operator`.
+
+    ``matvec(x_local)`` places ``x_local`` and the output array in two work Vecs and calls
+    ``MatMult``: no copies of the vectors, and PETSc's own communication (VecScatter).
+
+    Parameters
+    ----------
+    mat : petsc4py.PETSc.Mat
+    comm : mpi4py.MPI.Comm, optional
+        The communicator of the vectors (and of the returned ``layout``); it must have the
+        same ranks as the Mat's. Defaults to the Mat's communicator.
+
+    Returns
+    -------
+    Operator
+
+    Examples
+    --------
+    >>> from solvers import as_operator, rgmres
+    >>> res = rgmres(mat, b_local)             # as_operator calls operator_from_mat(mat)
+    """
+    M, N = mat.getSize()
+    if M != N:
+        raise agreed(ValueError(f"the PETSc Mat must be square, got {M} x {N}"))
+    mat_comm = mat.getComm().tompi4py()     # PETSc's inner duplicate of the user's communicator
+    if comm is None:
+        comm = mat_comm
+    else:
+        comm = get_comm(comm)
+        if MPI.Comm.Compare(comm, mat_comm) not in (MPI.IDENT, MPI.CONGRUENT):
+            raise agreed(ValueError(
+                "the PETSc Mat lives on another communicator than comm: pass comm=mat.getComm()"))
+    layout = layout_of(mat, comm)
+    op = _MatOperator(mat)
+    return Operator(op.matvec, layout, op.dtype, source=mat)
+
+
+def distcsr_to_mat(A):
+    """The same matrix as a PETSc ``MATAIJ`` with the same row split (collective; copies).
+
+    Examples
+    --------
+    >>> mat = distcsr_to_mat(A)                # then KSP, MatMult, -mat_view, ...
+    """
+    PETSc = _petsc()
+    lay = A.layout
+    local = A.local
+    csr = (local.indptr.astype(PETSc.IntType), local.indices.astype(PETSc.IntType),
+           local.data.astype(PETSc.ScalarType))
+    mat = PETSc.Mat().createAIJ(size=((lay.local_size, lay.n), (lay.local_size, lay.n)), csr=csr,
+                                comm=lay.comm)
+    mat.assemble()
+    return mat
+
+
+def mat_to_distcsr(mat):
+    """A PETSc AIJ ``Mat`` as a :class:`~solvers.DistCSR` with the same rows (collective; copies).
+
+    Examples
+    --------
+    >>> A = mat_to_distcsr(mat)                # e.g. to build solvers.BlockJacobi(A)
+    """
+    import scipy.sparse as sp
+
+    M, N = mat.getSize()
+    m, _ = mat.getLocalSize()
+    indptr, indices, data = mat.getValuesCSR()
+    rows = sp.csr_matrix((data, indices, indptr), shape=(m, N))
+    return DistCSR.from_local_rows(rows, N, mat.getComm().tompi4py())
