@@ -193,8 +193,6 @@ class _OffsetLayout:
 class _DenseStreamSketch(Sketch):
     """Dense sketches whose column ``i`` is drawn from the stream at global row ``i``."""
 
-    _purpose = 0
-
     def _columns(self, start, stop):  # rows start:stop of Θᵀ, unscaled
         raise NotImplementedError
 
