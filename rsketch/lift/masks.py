@@ -36,6 +36,7 @@ __all__ = [
     "low_rank_factors",
     "principal_weights",
     "principal_indices",
+    "mask_from_factors",
     "magnitude_indices",
     "random_indices",
     "jaccard",
@@ -167,12 +168,45 @@ def low_rank_factors(W_local, rank, *, method="rsvd", oversample=10, power_iters
     return U[:, :r], s[:r], Vt[:r]
 
 
-def _low_rank_top_k(U, s, Vt, k, largest, row_offset, comm):
-    """Top-``k`` entries of :math:`|U \\Sigma V^T|` over all ranks, built by row blocks."""
-    US = U * s
-    top = top_k_indices(US, k, largest, key=lambda blk: np.abs(blk @ Vt), row_offset=row_offset,
+def mask_from_factors(U_local, s, Vt, k, largest=True, *, row_offset=0, comm=None):
+    r"""Sorted flat indices of the top-``k`` entries of :math:`|U \Sigma V^T|`.
+
+    :math:`U \Sigma V^T` is formed one row block at a time (never whole); each rank's
+    candidates are merged over ``comm`` (see :mod:`rsketch.lift.topk`).
+
+    Parameters
+    ----------
+    U_local : ndarray, shape (m_local, r)
+        This rank's rows of ``U``; its first row is global row ``row_offset``.
+    s : ndarray, shape (r,)
+    Vt : ndarray, shape (r, n)
+    k : int
+    largest : bool
+    row_offset : int
+    comm : mpi4py.MPI.Comm, optional
+
+    Returns
+    -------
+    ndarray of int64
+        Identical on every rank.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> U, s, Vt = np.linalg.svd(np.arange(12.0).reshape(4, 3), full_matrices=False)
+    >>> mask_from_factors(U[:, :1], s[:1], Vt[:1], 2).tolist()
+    [10, 11]
+    """
+    comm = get_comm(comm)
+    US = U_local * s
+
+    def magnitudes(rows):  # one row block of |W_r|, formed in place
+        block = rows @ Vt
+        return np.abs(block, out=block)
+
+    top = top_k_indices(US, k, bool(largest), key=magnitudes, row_offset=row_offset,
                         n_cols=Vt.shape[1])
-    return merge_over_ranks(*top, k, largest, comm)
+    return merge_over_ranks(*top, k, bool(largest), comm)[1]
 
 
 def _squared_norm(W):
@@ -222,7 +256,7 @@ def principal_indices(W_local, rank, *, k=None, density=None, lora_rank=None, la
         raise agreed(exc) from None
     U, s, Vt = low_rank_factors(W, rank, method=method, oversample=oversample,
                                 power_iters=power_iters, seed=seed, comm=comm)
-    return _low_rank_top_k(U, s, Vt, kk, bool(largest), layout.start, comm)[1]
+    return mask_from_factors(U, s, Vt, kk, largest, row_offset=layout.start, comm=comm)
 
 
 def principal_weights(W, rank, *, k=None, density=None, lora_rank=None, largest=True,
@@ -450,7 +484,7 @@ def analyze_matrix(W_local, rank, *, k=None, density=None, lora_rank=None, large
     largest = bool(largest)
     U, s, Vt = low_rank_factors(W, rank, method=method, oversample=oversample,
                                 power_iters=power_iters, seed=seed, comm=comm)
-    idx = _low_rank_top_k(U, s, Vt, kk, largest, layout.start, comm)[1]
+    idx = mask_from_factors(U, s, Vt, kk, largest, row_offset=layout.start, comm=comm)
     del U, Vt
     fro2 = allreduce_sum(_squared_norm(W), comm)
     mag = magnitude_indices(W, kk, largest, comm)
@@ -461,7 +495,8 @@ def analyze_matrix(W_local, rank, *, k=None, density=None, lora_rank=None, large
             j_exact = 1.0
         else:
             Ue, se, Vte = low_rank_factors(W, rank, method="svd", comm=comm)
-            j_exact = jaccard(idx, _low_rank_top_k(Ue, se, Vte, kk, largest, layout.start, comm)[1])
+            j_exact = jaccard(idx, mask_from_factors(Ue, se, Vte, kk, largest,
+                                                     row_offset=layout.start, comm=comm))
             del Ue, Vte
     r = s.shape[0]
     seconds = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX) if comm.Get_size() > 1 \

@@ -66,6 +66,14 @@ class TopK:
     k : int
     largest : bool
 
+    Notes
+    -----
+    Once ``k`` candidates are held, their worst value :math:`t` bounds the final
+    threshold: a later entry can only enter if it beats :math:`t` strictly (on a tie it
+    loses to every held candidate, which has a smaller index). Each block is therefore
+    first filtered with one comparison, and the survivors are merged only when they
+    add up to ``k``, so the selection work is about one pass over the entries.
+
     Examples
     --------
     >>> import numpy as np
@@ -78,21 +86,52 @@ class TopK:
     def __init__(self, k, largest=True):
         self.k = int(k)
         self.largest = bool(largest)
-        self.values = np.empty(0, dtype=np.float64)
-        self.indices = np.empty(0, dtype=np.int64)
+        self._values = np.empty(0, dtype=np.float64)
+        self._indices = np.empty(0, dtype=np.int64)
+        self._pending = []          # filtered (values, indices) not merged yet
+        self._pending_size = 0
+        self._next = 0              # smallest flat index the next block may start at
 
     def push(self, block, first):
         """Add a block of entries whose flat indices are ``first, first + 1, ...``.
 
         Blocks must come in increasing index order.
         """
-        vals = np.asarray(block).ravel()
-        idx = np.arange(first, first + vals.shape[0], dtype=np.int64)
-        if self.indices.shape[0] and idx.shape[0] and idx[0] <= self.indices[-1]:
+        if first < self._next:
             raise ValueError("blocks must be pushed in increasing index order")
-        vals = np.concatenate((self.values, vals.astype(np.float64, copy=False)))
-        idx = np.concatenate((self.indices, idx))
-        self.values, self.indices = select_top_k(vals, idx, self.k, self.largest)
+        vals = np.asarray(block).ravel()
+        self._next = first + vals.shape[0]
+        if self._values.shape[0] == self.k and self.k > 0:
+            worst = self._values.min() if self.largest else self._values.max()
+            sel = np.flatnonzero(vals > worst if self.largest else vals < worst)
+            vals, idx = vals[sel], sel + first
+        else:
+            idx = np.arange(first, first + vals.shape[0], dtype=np.int64)
+        if vals.shape[0]:
+            self._pending.append((vals.astype(np.float64, copy=False), idx))
+            self._pending_size += vals.shape[0]
+        if self._values.shape[0] < self.k or self._pending_size >= self.k:
+            self._merge()
+
+    def _merge(self):
+        if not self._pending:
+            return
+        vals = np.concatenate([self._values] + [v for v, _ in self._pending])
+        idx = np.concatenate([self._indices] + [i for _, i in self._pending])
+        self._pending, self._pending_size = [], 0
+        self._values, self._indices = select_top_k(vals, idx, self.k, self.largest)
+
+    @property
+    def values(self):
+        """Values of the selected entries, in ascending index order."""
+        self._merge()
+        return self._values
+
+    @property
+    def indices(self):
+        """Sorted flat indices of the selected entries."""
+        self._merge()
+        return self._indices
 
 
 def block_rows(n_cols, k=0):
