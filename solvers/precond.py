@@ -11,7 +11,8 @@ name           :math:`M`                                  PETSc equivalent
 =============  =========================================  ==========================================
 ``jacobi``     :math:`\operatorname{diag}(A)`             ``-pc_type jacobi``
 ``bjacobi``    :math:`\operatorname{blockdiag}(L_rU_r)`,   ``-pc_type bjacobi -sub_pc_type ilu``
-               :math:`L_rU_r \approx A_{I_rI_r}`           (``lu`` with ``sub="lu"``)
+               :math:`L_rU_r \approx A_{I_rI_r}`           (exactly with ``sub="ilu0"``;
+                                                          ``lu`` with ``sub="lu"``)
 =============  =========================================  ==========================================
 
 Setup failures (a zero diagonal entry, a zero pivot in the incomplete factorization, factors
@@ -24,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from rsketch._kernels.ilu0 import ilu0_factor, ilu0_solve
 from rsketch.mpi import agreed, get_comm, raise_collectively
 
 from .operators import DistCSR, Operator
@@ -105,13 +107,17 @@ class BlockJacobi(_LocalPreconditioner):
 
     :math:`M = \operatorname{blockdiag}(M_0, \dots, M_{p-1})` with
     :math:`M_r = L_r U_r \approx A_{I_r I_r}` from ``scipy.sparse.linalg.spilu``
-    (``sub="ilu"``, SuperLU's threshold ILU) or ``splu`` (``sub="lu"``, exact block solves).
+    (``sub="ilu"``, SuperLU's threshold ILU), from ILU(0) (``sub="ilu0"``: zero fill, natural
+    ordering, PETSc's default sub-preconditioner), or ``splu`` (``sub="lu"``, exact block
+    solves).
 
     Parameters
     ----------
     A : DistCSR, scipy.sparse matrix, ndarray or petsc4py Mat
-    sub : {"ilu", "lu"}
-        Local factorization, as PETSc's ``-sub_pc_type``.
+    sub : {"ilu0", "ilu", "lu"}
+        Local factorization, as PETSc's ``-sub_pc_type``. The default ``"ilu0"`` is
+        PETSc's default; ``"ilu"`` (``spilu``) keeps more fill: stronger, but its setup is
+        far slower on large blocks (see ``docs/operators.md``).
     drop_tol, fill_factor, permc_spec, diag_pivot_thresh : optional
         Passed to ``spilu`` (``splu`` takes ``permc_spec`` and ``diag_pivot_thresh``); SciPy's
         defaults when ``None``.
@@ -128,38 +134,45 @@ class BlockJacobi(_LocalPreconditioner):
     -----
     SciPy's ``spilu`` is ILUTP (threshold dropping with a fill limit and partial pivoting),
     not PETSc's level-based ILU(0): with the defaults it keeps more fill than ILU(0), so it
-    is usually a stronger preconditioner, and iteration counts differ from PETSc's. On one
+    is usually a stronger preconditioner, and iteration counts differ from PETSc's. To
+    reproduce PETSc's ``bjacobi`` + ``ilu`` exactly, use ``sub="ilu0"`` (a numba kernel:
+    :math:`(L_rU_r)_{ij} = a_{ij}` on the pattern of :math:`A_{I_rI_r}`, no pivoting). On one
     rank with ``sub="lu"``, :math:`M^{-1} = A^{-1}`. The quality degrades with the number
     of ranks, since couplings between blocks are ignored.
 
     Examples
     --------
     >>> from solvers import BlockJacobi, rgmres
-    >>> M = BlockJacobi(A, drop_tol=1e-5)
+    >>> M = BlockJacobi(A)                          # ILU(0) blocks, as PETSc
+    >>> M = BlockJacobi(A, sub="ilu", drop_tol=1e-5)  # SciPy's threshold ILU
     >>> res = rgmres(A, b_local, M=M)
     """
 
-    def __init__(self, A, *, sub="ilu", drop_tol=None, fill_factor=None, permc_spec=None,
+    def __init__(self, A, *, sub="ilu0", drop_tol=None, fill_factor=None, permc_spec=None,
                  diag_pivot_thresh=None, comm=None):
-        if sub not in ("ilu", "lu"):
-            raise agreed(ValueError(f"sub must be 'ilu' or 'lu', got {sub!r}"))
+        if sub not in ("ilu", "ilu0", "lu"):
+            raise agreed(ValueError(f"sub must be 'ilu', 'ilu0' or 'lu', got {sub!r}"))
         A = _as_distcsr(A, get_comm(comm))
         self.layout, self.dtype, self.sub = A.layout, A.dtype, sub
         opts = {"permc_spec": permc_spec, "diag_pivot_thresh": diag_pivot_thresh}
         if sub == "ilu":
             opts.update(drop_tol=drop_tol, fill_factor=fill_factor)
         self.options = {k: v for k, v in opts.items() if v is not None}
+        if sub == "ilu0" and self.options:
+            raise agreed(ValueError(f"sub='ilu0' takes no factorization options, got {sorted(self.options)}"))
         self.factor, err = None, None
         if A.layout.local_size:
             try:
                 self.factor = self._factorize(A.diag_block)
             except (RuntimeError, ValueError, TypeError) as exc:
-                err = ValueError(f"block Jacobi: {'ILU' if sub == 'ilu' else 'LU'} of the diagonal "
+                err = ValueError(f"block Jacobi: {sub.upper().replace('0', '(0)')} of the diagonal "
                                  f"block on rank {A.layout.rank} failed: {exc}. A zero pivot: try "
                                  f"a smaller drop_tol, diag_pivot_thresh=1 (pivoting), or sub='lu'")
         raise_collectively(err, A.layout.comm)
 
     def _factorize(self, block):
+        if self.sub == "ilu0":
+            return _ILU0(block)
         block = block.tocsc()
         if self.sub == "ilu":
             f = spla.spilu(block, **self.options)
@@ -172,7 +185,11 @@ class BlockJacobi(_LocalPreconditioner):
     @property
     def nnz_factors(self):
         """Entries of this rank's L and U factors (the fill of the factorization)."""
-        return 0 if self.factor is None else int(self.factor.L.nnz + self.factor.U.nnz)
+        if self.factor is None:
+            return 0
+        if self.sub == "ilu0":
+            return int(self.factor.data.size)
+        return int(self.factor.L.nnz + self.factor.U.nnz)
 
     def matvec(self, x_local):
         """``M⁻¹ x`` on this rank's rows: two triangular solves (local, no communication)."""
@@ -183,6 +200,33 @@ class BlockJacobi(_LocalPreconditioner):
             return self.factor.solve(np.ascontiguousarray(x.real)) \
                 + 1j * self.factor.solve(np.ascontiguousarray(x.imag))
         return self.factor.solve(np.ascontiguousarray(x, dtype=np.result_type(x.dtype, self.dtype)))
+
+
+class _ILU0:
+    """ILU(0) factors of a square CSR block, with SuperLU's ``solve`` interface."""
+
+    def __init__(self, block):
+        block = sp.csr_matrix(block, copy=True)
+        block.sum_duplicates()
+        n = block.shape[0]
+        self.indptr = block.indptr.astype(np.int64)
+        self.indices = block.indices.astype(np.int64)
+        self.data = np.ascontiguousarray(block.data, dtype=np.result_type(block.dtype, np.float64))
+        rows = np.repeat(np.arange(n), np.diff(self.indptr))
+        self.diag = np.flatnonzero(self.indices == rows)
+        if self.diag.size != n:
+            missing = np.setdiff1d(np.arange(n), rows[self.diag])[0]
+            raise ValueError(f"zero pivot: local row {missing} stores no diagonal entry")
+        bad = ilu0_factor(self.indptr, self.indices, self.data, self.diag)
+        if bad >= 0:
+            raise ValueError(f"zero (or non-finite) pivot in local row {bad}")
+
+    def solve(self, b):
+        dtype = np.result_type(b.dtype, self.data.dtype)
+        B = np.ascontiguousarray(b.reshape(b.shape[0], -1), dtype=dtype)
+        X = np.empty(B.shape, dtype=dtype)
+        ilu0_solve(self.indptr, self.indices, self.data, self.diag, B, X)
+        return X.reshape(b.shape)
 
 
 PRECONDITIONERS = {"none": None, "jacobi": Jacobi, "bjacobi": BlockJacobi}
@@ -202,6 +246,7 @@ def make_preconditioner(name, A, comm=None, **options):
     Examples
     --------
     >>> M = make_preconditioner("bjacobi", A, sub="ilu", drop_tol=1e-4)
+    >>> M = make_preconditioner("bjacobi", A)       # ILU(0), PETSc's default
     """
     if name not in PRECONDITIONERS:
         raise agreed(ValueError(f"unknown preconditioner {name!r}; choose from {sorted(PRECONDITIONERS)}"))
