@@ -303,9 +303,11 @@ class SparseSign(Sketch):
     def _chunk_rows(self):
         return 1 << 14
 
+    def _words(self, start, stop):
+        return rng.RandomStream(self.seed, rng.SPARSE).words(start, stop, sparse_sign_words(self.nnz))
+
     def _nonzeros(self, start, stop):
-        words = np.ascontiguousarray(
-            rng.RandomStream(self.seed, rng.SPARSE).words(start, stop, sparse_sign_words(self.nnz)))
+        words = self._words(start, stop)
         pos = np.empty((stop - start, self.nnz), dtype=np.int64)
         val = np.empty((stop - start, self.nnz), dtype=np.float64)
         sparse_sign_columns(words, self.k, self.nnz, pos, val)
@@ -317,8 +319,8 @@ class SparseSign(Sketch):
         step = self._chunk_rows()
         for lo in range(0, m, step):
             hi = min(lo + step, m)
-            pos, val = self._nonzeros(layout.start + lo, layout.start + hi)
-            sparse_sign_apply(X[lo:hi], pos, val, Z)
+            words = self._words(layout.start + lo, layout.start + hi)
+            sparse_sign_apply(X[lo:hi], words, self.k, self.nnz, Z)
         return Z
 
     def _dense(self, layout):

@@ -7,14 +7,20 @@ multi-rank runs find them in the on-disk cache instead of compiling on every ran
 
 import numpy as np
 
+from .compact_sign import compact_sign_pair, compact_sign_rows
 from .hadamard import fwht, hadamard_entries, hadamard_sample, parity
+from .ilu0 import ilu0_factor, ilu0_solve
 from .random import box_muller
 from .sampling import floyd_sample, sparse_sign_apply, sparse_sign_columns, sparse_sign_words
 
 __all__ = [
+    "compact_sign_pair",
+    "compact_sign_rows",
     "fwht",
     "hadamard_entries",
     "hadamard_sample",
+    "ilu0_factor",
+    "ilu0_solve",
     "parity",
     "box_muller",
     "floyd_sample",
@@ -37,5 +43,16 @@ def warm_up():
     for dt, out_dt in ((np.float32, np.float64), (np.float64, np.float64), (np.complex128, np.complex128)):
         x = np.zeros((2, 1), dt)
         fwht(x.copy())
-        sparse_sign_apply(x, pos, val, np.zeros((2, 1), out_dt))
+        sparse_sign_apply(x, np.zeros((2, sparse_sign_words(1)), np.uint64), 2, 1, np.zeros((2, 1), out_dt))
         hadamard_sample(x, signs, rows, 2, np.zeros((1, 1), out_dt))
+    # Krylov sketches: float32/float64 basis vectors with float64 images
+    p32, s8 = np.zeros((1, 1), np.int32), np.ones((1, 1), np.int8)
+    for dt in (np.float32, np.float64):
+        compact_sign_pair(np.zeros(1, dt), np.zeros(1), p32, s8, np.zeros((1, 2)))
+        compact_sign_rows(np.zeros((1, 1), dt), p32, s8, np.zeros((1, 1)))
+    # block-Jacobi ILU(0): real and complex blocks, real right-hand sides
+    ip, ix, dg = np.array([0, 1], np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64)
+    for dt in (np.float64, np.complex128):
+        vals = np.ones(1, dt)
+        ilu0_factor(ip, ix, vals, dg)
+        ilu0_solve(ip, ix, vals, dg, np.ones((1, 1), dt), np.empty((1, 1), dt))

@@ -33,6 +33,23 @@ def sparse_sign_words(nnz):
 
 
 @njit(cache=True)
+def _column_nonzeros(words, i, k, nnz, scale, pos, val):
+    # Floyd's algorithm on the 32-bit halves of words[i]; signs from words[i, last].
+    sbits = words[i, (nnz + 1) // 2]
+    for t in range(nnz):
+        j = k - nnz + t
+        w = words[i, t >> 1]
+        u = (w >> np.uint64(32)) if (t & 1) == 0 else (w & np.uint64(0xFFFFFFFF))
+        v = np.int64((u * np.uint64(j + 1)) >> np.uint64(32))
+        for p in range(t):
+            if pos[p] == v:
+                v = j
+                break
+        pos[t] = v
+        val[t] = -scale if (sbits >> np.uint64(t)) & np.uint64(1) else scale
+
+
+@njit(cache=True)
 def sparse_sign_columns(words, k, nnz, pos, val):
     """Row positions and values of ``nnz`` nonzeros per sketch column.
 
@@ -42,34 +59,26 @@ def sparse_sign_columns(words, k, nnz, pos, val):
     are ``±1/sqrt(nnz)`` so every column has unit norm.
     """
     scale = 1.0 / np.sqrt(nnz)
-    m = words.shape[0]
-    last = (nnz + 1) // 2
-    for i in range(m):
-        sbits = words[i, last]
-        for t in range(nnz):
-            j = k - nnz + t
-            w = words[i, t >> 1]
-            u = (w >> np.uint64(32)) if (t & 1) == 0 else (w & np.uint64(0xFFFFFFFF))
-            v = np.int64((u * np.uint64(j + 1)) >> np.uint64(32))
-            for p in range(t):
-                if pos[i, p] == v:
-                    v = j
-                    break
-            pos[i, t] = v
-            if (sbits >> np.uint64(t)) & np.uint64(1):
-                val[i, t] = -scale
-            else:
-                val[i, t] = scale
+    for i in range(words.shape[0]):
+        _column_nonzeros(words, i, k, nnz, scale, pos[i], val[i])
 
 
 @njit(cache=True)
-def sparse_sign_apply(x, pos, val, out):
-    """``out[pos[i, t]] += val[i, t] * x[i]`` for every row ``i`` and nonzero ``t``."""
+def sparse_sign_apply(x, words, k, nnz, out):
+    """``out += Θ x`` for the sparse sign columns drawn from ``words`` (one row each).
+
+    The nonzeros of each column are generated in registers (as in
+    :func:`sparse_sign_columns`) and used at once, so the only pass over memory is the
+    one over ``x``; ``out`` (``k × d``) stays in cache.
+    """
     m, d = x.shape
-    nnz = pos.shape[1]
+    scale = 1.0 / np.sqrt(nnz)
+    pos = np.empty(nnz, dtype=np.int64)
+    val = np.empty(nnz, dtype=np.float64)
     for i in range(m):
+        _column_nonzeros(words, i, k, nnz, scale, pos, val)
         for t in range(nnz):
-            r = pos[i, t]
-            v = val[i, t]
+            r = pos[t]
+            v = val[t]
             for c in range(d):
                 out[r, c] += v * x[i, c]
