@@ -10,7 +10,6 @@ import numpy as np
 from .compact_sign import compact_sign_pair, compact_sign_rows
 from .hadamard import fwht, hadamard_entries, hadamard_sample, parity
 from .ilu0 import ilu0_factor, ilu0_solve
-from .ilu0 import ilu0_factor, ilu0_solve
 from .random import box_muller
 from .sampling import floyd_sample, sparse_sign_apply, sparse_sign_columns, sparse_sign_words
 
@@ -20,8 +19,6 @@ __all__ = [
     "fwht",
     "hadamard_entries",
     "hadamard_sample",
-    "ilu0_factor",
-    "ilu0_solve",
     "ilu0_factor",
     "ilu0_solve",
     "parity",
@@ -53,12 +50,6 @@ def warm_up():
     for dt in (np.float32, np.float64):
         compact_sign_pair(np.zeros(1, dt), np.zeros(1), p32, s8, np.zeros((1, 2)))
         compact_sign_rows(np.zeros((1, 1), dt), p32, s8, np.zeros((1, 1)))
-    # block-Jacobi ILU(0): real and complex blocks, real right-hand sides
-    ip, ix, dg = np.array([0, 1], np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64)
-    for dt in (np.float64, np.complex128):
-        vals = np.ones(1, dt)
-        ilu0_factor(ip, ix, vals, dg)
-        ilu0_solve(ip, ix, vals, dg, np.ones((1, 1), dt), np.empty((1, 1), dt))
     # block-Jacobi ILU(0): real and complex blocks, real right-hand sides
     ip, ix, dg = np.array([0, 1], np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64)
     for dt in (np.float64, np.complex128):
