@@ -1,5 +1,35 @@
-"""Orthogonalization and QR of row-distributed tall matrices."""
+"""Orthogonalization and QR of row-distributed tall matrices.
 
+Deterministic baselines: :func:`cholqr`, :func:`cholqr2`, :func:`shifted_cholqr3`,
+:func:`tsqr`, and the column-by-column :func:`cgs`, :func:`cgs2`, :func:`mgs`.
+Randomized: :func:`rcholqr` (direct, RCholQR2, rank-revealing, column-oriented,
+reduced, multi-precision), :func:`rgs`, :func:`brgs`, :func:`cqrrpt`.
+"""
+
+from ._common import BreakdownError
+from .brgs import brgs
+from .cholqr import cholqr, cholqr2, shifted_cholqr3
+from .classical import cgs, cgs2, mgs
+from .cqrrpt import cqrrpt
+from .rcholqr import rcholqr
+from .rgs import RGSStep, rgs, rgs_step
+from .sketched_basis import SketchedBasis
 from .tsqr import tsqr
 
-__all__ = ["tsqr"]
+__all__ = [
+    "BreakdownError",
+    "tsqr",
+    "cholqr",
+    "cholqr2",
+    "shifted_cholqr3",
+    "cgs",
+    "cgs2",
+    "mgs",
+    "rcholqr",
+    "rgs",
+    "rgs_step",
+    "RGSStep",
+    "SketchedBasis",
+    "brgs",
+    "cqrrpt",
+]

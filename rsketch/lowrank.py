@@ -1,0 +1,286 @@
+r"""Randomized low-rank approximation of row-distributed matrices: SVD and Nyström.
+
+* :func:`rsvd` — randomized SVD (Halko, Martinsson & Tropp 2011) of a tall or wide
+  matrix whose rows are split over the ranks: range finder with any rsketch sketch as
+  the test matrix, power iterations with re-orthonormalization, ``U`` row-distributed,
+  ``s`` and ``Vt`` replicated.
+* :func:`nystrom` — Nyström approximation :math:`A \approx U \Lambda U^T` of a symmetric
+  positive semi-definite operator, in the numerically stable form of Tropp, Yurtsever,
+  Udell & Cevher (2017); with a block SRHT test matrix it is the method of Balabanov,
+  Beaupère, Grigori & Lacoste (arXiv:2210.11295).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from mpi4py import MPI
+
+from .mpi import Layout, agreed, get_comm, raise_collectively
+from .orth._common import cholesky_upper, ct, fused_allreduce, householder_qr, right_solve
+from .orth.rcholqr import rcholqr
+from .orth.tsqr import tsqr
+from .sketch import Gaussian, Sketch, SparseSign
+from .validation import check_tall
+
+__all__ = ["rsvd", "nystrom", "ORTH_METHODS"]
+
+ORTH_METHODS = ("tsqr", "rcholqr")
+
+
+def _check_rank(rank, oversample, limit):
+    for name, v, low in (("rank", rank, 1), ("oversample", oversample, 0)):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+            raise agreed(TypeError(f"{name} must be an integer, got {type(v).__name__}"))
+        if v < low:
+            raise agreed(ValueError(f"{name} must be >= {low}, got {v}"))
+    if rank > limit:
+        raise agreed(ValueError(f"rank = {rank} exceeds min(n, d) = {limit}"))
+    return int(min(rank + oversample, limit))
+
+
+def _test_sketch(sketch, l, rank):
+    if sketch is None:
+        return Gaussian(l, seed=0)
+    if not isinstance(sketch, Sketch):
+        raise agreed(TypeError(f"sketch must be an rsketch sketch, got {type(sketch).__name__}"))
+    if sketch.k < rank:
+        raise agreed(ValueError(f"sketch has k = {sketch.k} rows, fewer than rank = {rank}"))
+    return sketch
+
+
+def _orthonormalize(Y, comm, orth):
+    """Orthonormal basis of range(Y) (distributed rows); rank-deficient Y is fine."""
+    if orth == "tsqr":
+        return tsqr(Y, comm)[0]
+    Q, _, _, _ = rcholqr(Y, comm=comm, pivoting=True, reorth=True)
+    return Q
+
+
+def rsvd(A_local, rank, oversample=10, power_iters=2, sketch=None, comm=None, *, orth="tsqr"):
+    r"""Randomized truncated SVD of a row-distributed matrix.
+
+    Parameters
+    ----------
+    A_local : ndarray, shape (n_local, d)
+        This rank's rows of ``A`` (``n x d``, any aspect ratio).
+    rank : int
+        Number of singular triplets returned, ``<= min(n, d)``.
+    oversample : int
+        Extra test vectors: the sketch has ``l = min(rank + oversample, n, d)`` columns.
+    power_iters : int
+        Subspace (power) iterations ``q``: the range of :math:`(AA^T)^q A\Omega` is used,
+        which sharpens the decay of the spectrum by the power :math:`2q+1`.
+    sketch : rsketch.Sketch, optional
+        Test matrix :math:`\Omega = \Theta^T` with :math:`\Theta` (``l x d``) any
+        rsketch sketch of ``k >= rank`` rows, generated on every rank from its seed
+        (no communication; it acts on the replicated dimension ``d``, so the result does
+        not depend on the number of ranks). Default ``Gaussian(l, seed=0)``.
+    comm : mpi4py.MPI.Comm, optional
+    orth : {'tsqr', 'rcholqr'}
+        Orthonormalization of the tall iterates: TSQR (one ``Allgatherv``) or
+        rank-revealing RCholQR2 (two ``Allreduce``).
+
+    Returns
+    -------
+    U_local : ndarray, shape (n_local, rank)
+        This rank's rows of the left singular vectors.
+    s : ndarray, shape (rank,)
+        Singular values, non-increasing, identical on every rank.
+    Vt : ndarray, shape (rank, d)
+        Right singular vectors, identical on every rank.
+
+    Raises
+    ------
+    ValueError, TypeError
+        On every rank, for NaN/Inf, bad shapes or options.
+
+    Notes
+    -----
+    :math:`Y = A\Omega`, :math:`Q = \mathrm{orth}(Y)`; ``q`` times:
+    :math:`Z = \mathrm{orth}(A^H Q)` (one ``Allreduce`` of ``d x l``, then a replicated
+    Householder QR), :math:`Q = \mathrm{orth}(AZ)`. Finally :math:`B = Q^H A` (one
+    ``Allreduce``), :math:`B = \tilde U \Sigma V^H`, :math:`U = Q\tilde U`.
+    Error (HMT Thm 10.6): :math:`\mathbb{E}\|A - U\Sigma V^H\| \le
+    [1 + \sqrt{k/(p-1)} + e\sqrt{l}/p \cdot \sqrt{\min(n,d)-k}]^{1/(2q+1)} \sigma_{k+1}`
+    for ``p = l - k >= 2``.
+
+    Examples
+    --------
+    >>> import numpy as np, rsketch as rs
+    >>> g = np.random.default_rng(0)
+    >>> A = g.standard_normal((500, 40)) @ np.diag(0.5 ** np.arange(40)) @ g.standard_normal((40, 60))
+    >>> U, s, Vt = rs.rsvd(A, 5)
+    >>> bool(np.allclose(s, np.linalg.svd(A, compute_uv=False)[:5]))
+    True
+    """
+    comm = get_comm(comm)
+    A, layout, _, out_dtype = check_tall(A_local, comm, "A_local", finite=True, min_rows=1)
+    d = A.shape[1]
+    l = _check_rank(rank, oversample, min(layout.n, d))
+    if isinstance(power_iters, (bool, np.bool_)) or not isinstance(power_iters, (int, np.integer)) \
+            or power_iters < 0:
+        raise agreed(ValueError(f"power_iters must be a non-negative integer, got {power_iters!r}"))
+    if orth not in ORTH_METHODS:
+        raise agreed(ValueError(f"orth must be one of {ORTH_METHODS}, got {orth!r}"))
+    sketch = _test_sketch(sketch, l, rank)
+    A = np.asarray(A, dtype=out_dtype)
+    Omega = ct(sketch.to_dense(d, MPI.COMM_SELF))      # d x k, the same on every rank
+    Q = _orthonormalize(A @ Omega, comm, orth)
+    for _ in range(int(power_iters)):
+        (Z,) = fused_allreduce([ct(A) @ Q], comm)
+        Z, _ = householder_qr(Z)
+        Q = _orthonormalize(A @ Z, comm, orth)
+    (B,) = fused_allreduce([ct(Q) @ A], comm)
+    Ub, s, Vt = np.linalg.svd(B, full_matrices=False)
+    return Q @ Ub[:, :rank], s[:rank], Vt[:rank]
+
+
+# --------------------------------------------------------------------------- Nyström
+
+
+def _symmetric_operator(A, comm, n_local):
+    """``(apply, layout, local_rows)`` for a symmetric operator on distributed vectors.
+
+    ``apply(X_local) -> (A X)_local`` for an ``n_local x l`` block. ``local_rows`` is
+    True when ``A`` is given by its local rows (ndarray or SciPy sparse, ``n_local x n``):
+    those need the full test matrix on every rank.
+    """
+    if isinstance(A, np.ndarray) or sp.issparse(A):
+        err, shape = None, A.shape
+        try:
+            if A.ndim != 2:
+                raise ValueError(f"A must be 2-D (local rows), got {A.ndim}-D")
+            data = A.data if sp.issparse(A) else A
+            if not np.issubdtype(data.dtype, np.number) or np.iscomplexobj(data):
+                raise TypeError(f"A must be real (float), got dtype {data.dtype}")
+            if not np.isfinite(data).all():
+                raise ValueError("A contains NaN or Inf")
+        except (TypeError, ValueError) as exc:
+            err, shape = exc, (0, 0)
+        raise_collectively(err, comm)
+        layout = Layout.from_local(shape[0], comm)
+        if shape[1] != layout.n:
+            raise agreed(ValueError(
+                f"A must be square: its local rows have {shape[1]} columns but there are {layout.n} rows in all"))
+        M = sp.csr_matrix(A) if sp.issparse(A) else A
+        return (lambda X: np.asarray(M @ X)), layout, True
+    if hasattr(A, "as_operator"):                 # solvers.DistCSR and similar
+        A = A.as_operator()
+    if not hasattr(A, "matvec"):
+        raise agreed(TypeError(
+            f"A must be an ndarray or SciPy sparse matrix of local rows, or an operator with "
+            f"matvec(x_local) (and a layout attribute or n_local=); got {type(A).__name__}"))
+    layout = getattr(A, "layout", None)
+    if layout is None:
+        if n_local is None:
+            raise agreed(TypeError("an operator given by its matvec needs a layout attribute or n_local="))
+        layout = Layout.from_local(n_local, comm)
+    if hasattr(A, "matmat"):
+        return (lambda X: np.asarray(A.matmat(X))), layout, False
+    matvec = A.matvec
+
+    def apply(X):
+        return np.column_stack([np.asarray(matvec(np.ascontiguousarray(X[:, i]))) for i in range(X.shape[1])])
+
+    return apply, layout, False
+
+
+def _local_test_rows(sketch, layout):
+    r"""This rank's rows of :math:`\Omega = \Theta^T` (``n_local x k``), generated locally."""
+    lo, hi = layout.start, layout.stop
+    if isinstance(sketch, SparseSign):
+        pos, val = sketch._nonzeros(lo, hi)
+        Om = np.zeros((hi - lo, sketch.k))
+        Om[np.arange(hi - lo)[:, None], pos] = val       # the positions of a row are distinct
+        return Om
+    if getattr(sketch, "partition_invariant", False) and hasattr(sketch, "_columns"):
+        return sketch._columns(lo, hi) / np.sqrt(sketch.k)
+    return ct(sketch.to_dense(layout.n, layout.comm, layout=layout)[:, lo:hi])
+
+
+def nystrom(A, rank, oversample=10, sketch=None, comm=None, *, n_local=None):
+    r"""Randomized Nyström approximation of a symmetric positive semi-definite operator.
+
+    Parameters
+    ----------
+    A : ndarray or scipy.sparse matrix of local rows, or operator
+        Either this rank's rows of ``A`` (``n_local x n``), or an object with a
+        collective ``matvec(x_local) -> y_local`` (optionally ``matmat(X_local)``) and a
+        ``layout`` attribute (an ``rsketch.Layout``) — a ``solvers`` operator or
+        ``DistCSR`` works — or pass ``n_local=``.
+    rank : int
+        Rank of the approximation returned.
+    oversample : int
+        The test matrix has ``l = min(rank + oversample, n)`` columns.
+    sketch : rsketch.Sketch, optional
+        Test matrix :math:`\Omega = \Theta^T` (``n x l``); default ``Gaussian(l, seed=0)``.
+        Partition-invariant kinds generate only this rank's rows; ``BlockSRHT`` gives
+        the method of arXiv:2210.11295.
+    comm : mpi4py.MPI.Comm, optional
+    n_local : int, optional
+        Local size of the vectors, for a bare ``matvec`` object without ``layout``.
+
+    Returns
+    -------
+    U_local : ndarray, shape (n_local, rank)
+        This rank's rows of the approximate eigenvectors (orthonormal columns).
+    lam : ndarray, shape (rank,)
+        Approximate eigenvalues, non-increasing and non-negative, identical on every
+        rank: :math:`A \approx U\,\mathrm{diag}(\lambda)\,U^T`.
+
+    Raises
+    ------
+    ValueError
+        On every rank, if ``A`` is not square, contains NaN/Inf, or is found not to be
+        positive semi-definite (the shifted core matrix has no Cholesky factor).
+
+    Notes
+    -----
+    Stable Nyström (Tropp et al. 2017, Alg. 3): :math:`Y = A\Omega`, shift
+    :math:`\nu = \sqrt n\, u\, \|Y\|_F`, :math:`Y_\nu = Y + \nu\Omega`,
+    :math:`B = \Omega^T Y_\nu = C^T C` (Cholesky),
+    :math:`F = Y_\nu C^{-1} = U \Sigma V^T` (TSQR, then SVD of its ``R``),
+    :math:`\lambda = \max(\Sigma^2 - \nu, 0)`. The reductions :math:`\Omega^T Y`,
+    :math:`\Omega^T\Omega` and :math:`\|Y\|_F^2` are fused into one ``Allreduce``; TSQR
+    adds one ``Allgatherv``. ``A`` is applied once (``l`` vectors).
+
+    Examples
+    --------
+    >>> import numpy as np, rsketch as rs
+    >>> g = np.random.default_rng(0)
+    >>> V, _ = np.linalg.qr(g.standard_normal((300, 300)))
+    >>> A = (V * 0.6 ** np.arange(300)) @ V.T
+    >>> U, lam = rs.nystrom(A, 5)
+    >>> bool(np.allclose(lam, 0.6 ** np.arange(5)))
+    True
+    """
+    comm = get_comm(comm)
+    apply, layout, local_rows = _symmetric_operator(A, comm, n_local)
+    n = layout.n
+    l = _check_rank(rank, oversample, n)
+    sketch = _test_sketch(sketch, l, rank)
+    if local_rows:
+        full = ct(sketch.to_dense(n, comm, layout=layout))      # n x k on every rank, no communication
+        Om, Y = full[layout.start:layout.stop], apply(full)
+    else:
+        Om = _local_test_rows(sketch, layout)
+        Y = apply(Om)
+    if Y.shape != Om.shape:
+        raise agreed(ValueError(f"A applied to {Om.shape} local rows returned shape {Y.shape}"))
+    Y = np.asarray(Y, dtype=np.float64)
+    OtY, OtO, y2 = fused_allreduce([Om.T @ Y, Om.T @ Om, np.array([np.vdot(Y, Y)])], comm)
+    if not (np.isfinite(OtY).all() and np.isfinite(y2).all()):
+        raise agreed(ValueError("A applied to the test matrix gave NaN or Inf"))
+    nu = np.sqrt(n) * np.finfo(np.float64).eps * np.sqrt(float(y2[0]))
+    B = OtY + nu * OtO
+    C, info = cholesky_upper(0.5 * (B + B.T))
+    if info != 0:
+        raise agreed(ValueError(
+            f"nystrom: Omega^T A Omega + nu Omega^T Omega is not positive definite (pivot {info}); "
+            "A does not appear to be symmetric positive semi-definite"))
+    F = right_solve(np.ascontiguousarray(Y + nu * Om), C, overwrite=True)
+    QF, RF = tsqr(F, comm)
+    Ur, sig, _ = np.linalg.svd(RF)
+    lam = np.maximum(sig[:rank] ** 2 - nu, 0.0)
+    return QF @ Ur[:, :rank], lam
