@@ -8,6 +8,7 @@ See ``docs/`` for the user guide.
 __version__ = "0.1.0"
 
 from .embedding import embedding_distortion
+from .lowrank import nystrom, rsvd
 from .mpi import Layout, get_comm, print0
 from .sketch import (
     SKETCH_KINDS,
@@ -19,6 +20,7 @@ from .sketch import (
     SparseSign,
     make_sketch,
 )
+from .orth import BreakdownError, brgs, cholqr, cholqr2, cqrrpt, rcholqr, rgs, shifted_cholqr3, tsqr
 
 __all__ = [
     "__version__",
@@ -34,4 +36,15 @@ __all__ = [
     "make_sketch",
     "SKETCH_KINDS",
     "embedding_distortion",
+    "BreakdownError",
+    "cholqr",
+    "cholqr2",
+    "shifted_cholqr3",
+    "tsqr",
+    "rcholqr",
+    "rgs",
+    "brgs",
+    "cqrrpt",
+    "rsvd",
+    "nystrom",
 ]
