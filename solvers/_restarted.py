@@ -1,0 +1,127 @@
+"""The restart loop shared by the randomized and the classical Krylov solvers.
+
+A *cycle* object builds the basis and solves the small projected problem (see
+:class:`solvers.arnoldi.RGSCycle` and :class:`solvers.gmres._ClassicalCycle`); this loop
+computes true residuals, decides convergence, updates ``x`` and counts iterations.
+
+Cycle interface: ``begin(v, extras) -> global extras`` (start the basis from ``v``; the
+local scalars ``extras`` are summed in the cycle's first reduction), ``advance() ->
+estimate or None`` (one iteration; ``None`` on breakdown), ``correction()`` (``V y``),
+``orthogonality()`` (stability monitor or ``None``), attributes ``j``, ``m``,
+``start_norm`` (norm of ``v`` in the cycle's metric) and ``breakdown``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._krylov import KrylovResult
+
+__all__ = ["restarted_solve"]
+
+# The sketched orthogonality above which a cycle is reported as having lost stability.
+STABILITY_WARNING = 1e-2
+
+
+def restarted_solve(ctx, cycle, *, rtol, atol, maxiter, side, callback, method, floor=0.0):
+    r"""Run restart cycles until ``‖b − A x‖ ≤ max(rtol‖b‖, atol)`` (true residual).
+
+    Parameters
+    ----------
+    floor : float
+        Relative accuracy a cycle can deliver with its basis precision: a cycle stops once
+        its estimate is below ``floor × (its initial residual)``, since further iterations
+        would only refine rounding errors (float32 bases); the restart then continues from
+        the true float64 residual.
+
+    Notes
+    -----
+    The true residual is computed at each restart. If the cycle's estimate predicted
+    convergence, its norm is checked with one small reduction; otherwise it starts the next
+    cycle and its norm is summed in that cycle's first reduction (no extra one). With left
+    preconditioning the estimate is of ``‖M⁻¹ r‖``; it is rescaled by ``‖r₀‖/‖M⁻¹ r₀‖`` of
+    the cycle to compare with the tolerance, and the true residual decides.
+    """
+    hist, true_hist = [], []
+    its = cycles = 0
+    reason = None
+    orth = 0.0 if cycle.sketched else None
+    warnings = []
+    first = True
+    r = ctx.residual()
+    rnorm = np.inf
+    last_check = np.inf
+    while True:
+        v = r if side == "right" else ctx.precond(r)
+        extras = [float(r @ r)] + ([float(ctx.b @ ctx.b)] if first else [])
+        ext = cycle.begin(v, extras)
+        rnorm = float(np.sqrt(ext[0]))
+        if first:
+            bnorm = float(np.sqrt(ext[1]))
+            tol = max(rtol * bnorm, atol)
+            hist.append(rnorm)
+            if bnorm == 0.0:
+                ctx.x[...] = 0.0
+                reason, rnorm = "zero rhs", 0.0
+                true_hist.append((0, 0.0))
+                break
+        true_hist.append((its, rnorm))
+        if rnorm <= tol:
+            reason = "converged"
+            break
+        if its >= maxiter:
+            reason = "maxiter"
+            break
+        if cycle.breakdown:       # the residual's sketch vanished although r != 0
+            reason = "breakdown"
+            break
+        first = False
+        cycles += 1
+        scale = rnorm / cycle.start_norm
+        inner = max(tol, floor * rnorm)
+        est = np.inf
+        while True:
+            e = cycle.advance()
+            if e is None:         # happy breakdown: the space is invariant; the solve is exact
+                break
+            its += 1
+            est = e * scale
+            hist.append(est)
+            if callback is not None:
+                callback(est)
+            if est <= inner or cycle.j >= cycle.m or its >= maxiter:
+                break
+        if cycle.j == 0:
+            reason = "breakdown"
+            break
+        if orth is not None:
+            orth = max(orth, cycle.orthogonality())
+        dx = cycle.correction()
+        ctx.update(ctx.precond(dx) if side == "right" else dx)
+        r = ctx.residual()
+        if est <= tol or cycle.breakdown or its >= maxiter:
+            # predicted convergence (or the end): check the true residual alone
+            rr = ctx.reduce(np.array([float(r @ r)]))
+            if not np.isfinite(rr).all():
+                ctx.nonfinite("the true residual")
+            checked = float(np.sqrt(rr[0]))
+            true_hist.append((its, checked))
+            if checked > tol and checked > 0.5 * last_check and its < maxiter:
+                rnorm = checked
+                reason = "stagnation"     # the estimate says converged, the true residual
+                break                     # stopped decreasing: the attainable accuracy
+            last_check = checked
+            if checked <= tol or its >= maxiter:
+                rnorm = checked
+                reason = "converged" if checked <= tol else "maxiter"
+                break
+    if orth is not None and orth > STABILITY_WARNING:
+        warnings.append(f"loss of stability: ||I - (ΘV)ᵀ(ΘV)|| reached {orth:.2e}")
+    if reason == "stagnation":
+        warnings.append("the true residual stopped decreasing although the estimate met the "
+                        "tolerance (attainable accuracy reached)")
+    return KrylovResult(
+        x=ctx.x, converged=reason in ("converged", "zero rhs"), iterations=its,
+        residual_norms=np.array(hist), reductions=ctx.reductions, reason=reason,
+        residual_norm=rnorm, true_residual_norms=true_hist, timings=ctx.elapsed(),
+        restarts=cycles, sketch_orthogonality=orth, method=method, warnings=warnings)

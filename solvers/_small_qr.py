@@ -1,0 +1,79 @@
+"""Column-by-column QR of a small (sketch-sized) matrix, replicated on every rank.
+
+The randomized Krylov methods solve least-squares problems with the ``k × j`` sketched
+matrices ``ΘV`` and ``ΘAV``, one column more each iteration. Updating a thin QR costs
+``O(k j)`` per column instead of ``O(k j²)`` for a fresh factorization. All ranks hold the
+same data and run the same operations, so the factors are identical everywhere without
+communication.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.linalg import solve_triangular
+
+__all__ = ["IncrementalQR"]
+
+
+class IncrementalQR:
+    r"""Thin QR :math:`B = U T` of a ``k × j`` matrix grown one column (or block) at a time.
+
+    Parameters
+    ----------
+    k : int
+        Number of rows.
+    capacity : int
+        Largest number of columns.
+
+    Notes
+    -----
+    Classical Gram–Schmidt with one reorthogonalization (CGS2) in :math:`\mathbb{R}^k`:
+    :math:`U` stays orthonormal to working precision as long as the new column is not
+    numerically in the span of the previous ones, which :attr:`min_diag` reports.
+    """
+
+    def __init__(self, k, capacity):
+        self.k = int(k)
+        self.U = np.zeros((self.k, capacity), order="F")
+        self.T = np.zeros((capacity, capacity))
+        self.j = 0
+        self.min_diag = np.inf
+
+    def reset(self):
+        self.j = 0
+        self.min_diag = np.inf
+
+    def add(self, b):
+        """Append column(s) ``b`` (shape ``(k,)`` or ``(k, p)``); returns the new ``T`` columns."""
+        B = np.array(b, dtype=np.float64, ndmin=2, copy=True)
+        if np.ndim(b) == 1:
+            B = B.T
+        j, p = self.j, B.shape[1]
+        U = self.U[:, :j]
+        c = U.T @ B
+        B -= U @ c
+        c2 = U.T @ B
+        B -= U @ c2
+        c += c2
+        if p == 1:  # the usual case: one column per Krylov iteration
+            nrm = float(np.linalg.norm(B))
+            Qb, Rb = B / nrm if nrm > 0 else B, np.array([[nrm]])
+        else:       # QR of the orthogonal complement of the new block (Householder, small)
+            Qb, Rb = np.linalg.qr(B)
+        sign = np.where(np.diag(Rb) < 0, -1.0, 1.0)      # positive diagonal, as Gram-Schmidt
+        Qb *= sign
+        Rb *= sign[:, None]
+        self.U[:, j:j + p] = Qb
+        self.T[:j, j:j + p] = c
+        self.T[j:j + p, j:j + p] = Rb
+        self.j = j + p
+        self.min_diag = min(self.min_diag, float(np.abs(np.diag(Rb)).min()))
+        return self.T[:j + p, j:j + p]
+
+    def project(self, y):
+        """``Uᵀ y`` (the coordinates of ``y`` in the orthonormal basis)."""
+        return self.U[:, :self.j].T @ y
+
+    def solve(self, y):
+        """Least-squares solution ``argmin ‖B x − y‖`` = ``T⁻¹ Uᵀ y``."""
+        return solve_triangular(self.T[:self.j, :self.j], self.project(y), lower=False)

@@ -1,0 +1,396 @@
+r"""Randomized Arnoldi: a Krylov basis by randomized Gram–Schmidt, one reduction per vector.
+
+Randomized Gram–Schmidt (RGS, Balabanov & Grigori, arXiv:2011.05090) makes the basis
+orthonormal in the *sketched* inner product :math:`\langle \Theta x, \Theta y\rangle`: the
+coefficients come from a least-squares problem with the small sketched basis
+:math:`S_j = \Theta V_j` (the same on every rank), so the only global operation per
+iteration is the sum of the partial sketches. Here that sum is fused further: iteration
+``j`` multiplies the *unnormalized* vector :math:`q_j` by ``A`` before its norm is known,
+then one ``Allreduce`` returns both :math:`\Theta q_j` (its sketched norm normalizes it)
+and :math:`\Theta A q_j` (the right-hand side of the next least-squares problem).
+
+:class:`RGSArnoldi` is the process; :func:`rarnoldi` the public driver; the restarted
+solvers (:func:`solvers.rgmres`, :func:`solvers.rfom`, :func:`solvers.reigs`) run it cycle by
+cycle through :class:`RGSCycle`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from rsketch.mpi import agreed
+
+from ._bound_sketch import BoundSketch, default_sketch
+from ._krylov import check_basis_dtype, check_positive_int, setup
+from ._small_qr import IncrementalQR
+
+__all__ = ["rarnoldi", "ArnoldiResult", "RGSArnoldi", "RGSCycle", "bind_sketch"]
+
+
+def bind_sketch(sketch, dim, layout):
+    """The solver's sketch bound to ``layout``; checks it can embed ``dim`` dimensions."""
+    sk = default_sketch(dim) if sketch is None else sketch
+    bound = BoundSketch(sk, layout)
+    if bound.k < dim:
+        raise agreed(ValueError(
+            f"sketch size k = {bound.k} is smaller than the basis size {dim}: the sketched basis "
+            f"cannot be full rank; use k >= 2 * {dim}"))
+    return bound
+
+
+class RGSArnoldi:
+    r"""State of the randomized Arnoldi process for up to ``m`` steps (``m + 1`` vectors).
+
+    Parameters
+    ----------
+    ctx : solvers._krylov.Context
+        Counted reductions, timers, error agreement.
+    m : int
+        Largest number of steps.
+    bound : BoundSketch
+    basis_dtype : numpy.dtype
+        float64, or float32 to halve the memory traffic of the basis.
+
+    Attributes
+    ----------
+    Q : ndarray, shape (m + 1, n_local)
+        The basis vectors *before normalization*, one per row (contiguous).
+    d : ndarray, shape (m + 1,)
+        Scales: :math:`v_i = d_i q_i` with :math:`\|\Theta v_i\| = 1`. Keeping them apart
+        saves the pass over memory that normalizing would cost, and the product
+        :math:`A q_i` is then of the stored vector exactly.
+    S : ndarray, shape (k, m + 1)
+        :math:`\Theta V`: sketch of the normalized basis.
+    P : ndarray, shape (k, m)
+        :math:`\Theta A V_m` (with the preconditioner when the operator includes it).
+    H : ndarray, shape (m + 1, m)
+        Hessenberg matrix: :math:`A V_m = V_{m+1} H` up to rounding.
+    j : int
+        Normalized basis vectors so far.
+    breakdown : bool
+        The last candidate vector was (numerically) in the span of the basis.
+    """
+
+    def __init__(self, ctx, m, bound, basis_dtype):
+        self.ctx, self.m, self.bound = ctx, int(m), bound
+        self.k = bound.k
+        self.dtype = np.dtype(basis_dtype)
+        n = ctx.layout.local_size
+        self.Q = np.zeros((self.m + 1, n), dtype=self.dtype)
+        self.d = np.zeros(self.m + 1)
+        self.S = np.zeros((self.k, self.m + 1), order="F")
+        self.P = np.zeros((self.k, self.m), order="F")
+        self.H = np.zeros((self.m + 1, self.m))
+        self.sqr = IncrementalQR(self.k, self.m + 1)
+        self.buf = np.zeros(2 * self.k + 4)
+        # work vectors allocated once: fresh large arrays every iteration cost page faults
+        self._y = np.zeros(n, dtype=self.dtype)
+        self._x64 = np.zeros(n) if self.dtype != np.float64 else None
+        # A candidate whose sketched norm is below this fraction of its source's is taken as
+        # zero: rounding of the basis arithmetic alone leaves ~eps·sqrt(j) of it.
+        self.tiny = 64 * np.finfo(self.dtype).eps
+        self.start(None)
+
+    # ------------------------------------------------------------------ the process
+
+    def start(self, v):
+        """Begin a new basis with ``v`` (local rows, any scale) as its first vector."""
+        self.j = 0
+        self.z = None
+        self.breakdown = False
+        self.sqr.reset()
+        self.H[...] = 0.0
+        self.theta_start = None
+        if v is not None:
+            self.Q[0] = v
+
+    def step(self, apply, extras=()):
+        r"""Multiply the pending vector :math:`q_j` by the operator and sketch both: ONE reduction.
+
+        ``extras`` are local scalars (for instance this rank's part of a squared norm)
+        summed in the same ``Allreduce``; their global sums are returned.
+
+        Sets :math:`h_{j,j-1} = \|\Theta q_j\|`, :math:`d_j`, the columns ``S[:, j]`` and
+        ``P[:, j]``, and keeps :math:`A q_j` for :meth:`extend`. On a happy breakdown
+        (:math:`\|\Theta q_j\|` negligible) nothing is added and ``breakdown`` is set.
+        """
+        ctx, j, k = self.ctx, self.j, self.k
+        t0, a0 = time.perf_counter(), ctx.apply_time()
+        q = self.Q[j]
+        if self._x64 is not None:
+            np.copyto(self._x64, q)
+        z = np.asarray(apply(q if self._x64 is None else self._x64), dtype=np.float64)
+        e = len(extras)
+        buf = self.buf[:2 * k + e]
+        out = buf[:2 * k].reshape(k, 2)
+        self.bound.pair(q, z, out)
+        buf[2 * k:] = extras
+        ctx.reduce(buf)
+        if not np.isfinite(buf).all():
+            ctx.nonfinite("the Arnoldi iteration")
+        ext = buf[2 * k:].copy()
+        sq, sz = out[:, 0], out[:, 1]
+        nrm = float(np.linalg.norm(sq))
+        ref = float(np.linalg.norm(self.P[:, j - 1])) if j else nrm
+        if nrm == 0.0 or nrm <= self.tiny * ref:
+            self.breakdown = True
+        else:
+            if j:
+                self.H[j, j - 1] = nrm
+            else:
+                self.theta_start = sq.copy()     # Θ q_1 = Θ r_0 for the solvers
+            self.d[j] = 1.0 / nrm
+            self.S[:, j] = sq * self.d[j]
+            self.sqr.add(self.S[:, j])
+            if j < self.m:
+                self.P[:, j] = sz * self.d[j]
+            self.z = z
+            self.j = j + 1
+        ctx.times["orthogonalization"] += time.perf_counter() - t0 - (ctx.apply_time() - a0)
+        return ext
+
+    def extend(self):
+        r"""Next candidate :math:`q_{j+1} = A v_j - V_j r`, :math:`r = \arg\min\|S_j r - \Theta A v_j\|`.
+
+        Local work only: the small least-squares solve (replicated) and one pass over the
+        basis (BLAS-2, in the basis precision). Fills ``H[:j, j-1]``.
+        """
+        t0 = time.perf_counter()
+        j = self.j
+        r = self.sqr.solve(self.P[:, j - 1])
+        self.H[:j, j - 1] = r
+        c = (r * self.d[:j]).astype(self.dtype)
+        y = np.matmul(c, self.Q[:j], out=self._y)
+        z = self.z
+        z *= self.d[j - 1]
+        np.subtract(z, y, out=self.Q[j], casting="unsafe")
+        self.z = None
+        self.ctx.times["orthogonalization"] += time.perf_counter() - t0
+
+    def sketch_last(self):
+        """Sketch the pending vector alone (one reduction): closes an ``m``-step basis."""
+        ctx, j, k = self.ctx, self.j, self.k
+        t0 = time.perf_counter()
+        out = self.buf[:k].reshape(k, 1)
+        self.bound.rows(self.Q[j:j + 1], out)
+        ctx.reduce(self.buf[:k])
+        if not np.isfinite(out).all():
+            ctx.nonfinite("the Arnoldi iteration")
+        nrm = float(np.linalg.norm(out))
+        if nrm == 0.0 or nrm <= self.tiny * float(np.linalg.norm(self.P[:, j - 1])):
+            self.breakdown = True
+        else:
+            self.H[j, j - 1] = nrm
+            self.d[j] = 1.0 / nrm
+            self.S[:, j] = out[:, 0] * self.d[j]
+            self.sqr.add(self.S[:, j])
+            self.j = j + 1
+        ctx.times["orthogonalization"] += time.perf_counter() - t0
+
+    # ------------------------------------------------------------------ results
+
+    def combine(self, y):
+        """``V[:, :len(y)] @ y`` on this rank's rows, float64 (one pass over the basis)."""
+        i = len(y)
+        c = (np.asarray(y) * self.d[:i]).astype(self.dtype)
+        return np.asarray(c @ self.Q[:i], dtype=np.float64)
+
+    def basis(self):
+        """The normalized basis, local rows ``(n_local, j)`` in the basis precision."""
+        return (self.Q[:self.j] * self.d[:self.j, None].astype(self.dtype)).T
+
+    def sketch_orthogonality(self):
+        r""":math:`\|I - S^T S\|_2` for the current basis (local, replicated; no reduction)."""
+        S = self.S[:, :self.j]
+        return float(np.linalg.norm(np.eye(self.j) - S.T @ S, 2)) if self.j else 0.0
+
+
+class RGSCycle:
+    """One restart cycle of a randomized Krylov solver on an :class:`RGSArnoldi` process.
+
+    Subclasses say what is solved with the sketched matrices (:meth:`_add_column`,
+    :meth:`_coefficients`); the driver in :mod:`solvers._restarted` calls
+    :meth:`begin`, :meth:`advance` and :meth:`correction`.
+    """
+
+    sketched = True
+
+    def __init__(self, ctx, m, bound, basis_dtype, apply):
+        self.arnoldi = RGSArnoldi(ctx, m, bound, basis_dtype)
+        self.apply = apply
+        self.m = m
+
+    @property
+    def j(self):
+        return self.used
+
+    @property
+    def breakdown(self):
+        return self.arnoldi.breakdown
+
+    def begin(self, v, extras):
+        """Start from ``v``: its product and sketch come with the extras in one reduction."""
+        a = self.arnoldi
+        a.start(v)
+        ext = a.step(self.apply, extras)
+        self.used = 0
+        self.start_norm = float(np.linalg.norm(a.theta_start)) if a.theta_start is not None else 0.0
+        self._begin()
+        return ext
+
+    def advance(self):
+        """One iteration; returns the estimated residual norm, or ``None`` on breakdown."""
+        a = self.arnoldi
+        if self.used == a.j:        # the vector of the previous step is consumed: next one
+            a.extend()
+            a.step(self.apply)
+            if a.breakdown:
+                return None
+        t0 = time.perf_counter()
+        est = self._add_column(self.used)
+        self.used += 1
+        a.ctx.times["orthogonalization"] += time.perf_counter() - t0
+        return est
+
+    def correction(self):
+        """``V y`` for the current coefficients (local rows, float64)."""
+        return self.arnoldi.combine(self._coefficients())
+
+    def orthogonality(self):
+        return self.arnoldi.sketch_orthogonality()
+
+    def _begin(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _add_column(self, i):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _coefficients(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+@dataclass
+class ArnoldiResult:
+    r"""Output of :func:`rarnoldi`; unpacks as ``V, H, S = rarnoldi(...)``.
+
+    Attributes
+    ----------
+    V : ndarray, shape (n_local, j + 1)
+        This rank's rows of the basis, sketch-orthonormal: :math:`(\Theta V)^T \Theta V = I`.
+    H : ndarray, shape (j + 1, j)
+        Hessenberg matrix with :math:`A V_j = V_{j+1} H` (square ``(j, j)`` after a happy
+        breakdown, when :math:`A V_j = V_j H`).
+    S : ndarray, shape (k, j + 1)
+        :math:`\Theta V`, identical on every rank.
+    reductions : int
+        Global reductions issued (validation included).
+    breakdown : bool
+        The Krylov space became invariant after ``j < m`` steps.
+    """
+
+    V: np.ndarray
+    H: np.ndarray
+    S: np.ndarray
+    reductions: int
+    breakdown: bool
+
+    def __iter__(self):
+        yield self.V
+        yield self.H
+        yield self.S
+
+
+def rarnoldi(A, v0, m, sketch=None, basis_dtype=None, comm=None):
+    r"""Randomized Arnoldi: ``m`` steps of the Krylov process with randomized Gram–Schmidt.
+
+    Parameters
+    ----------
+    A : operator
+        SciPy sparse matrix or ndarray (one rank), :class:`solvers.DistCSR`, petsc4py
+        ``Mat``, or an object with a collective ``matvec(x_local)``.
+    v0 : ndarray, shape (n_local,)
+        This rank's rows of the starting vector (any nonzero scale).
+    m : int
+        Number of steps (products with ``A``).
+    sketch : rsketch.Sketch, optional
+        Default :class:`rsketch.SparseSign` with ``k = 2(m + 1)`` rows and 4 nonzeros per
+        column. Must have ``k >= m + 1``.
+    basis_dtype : {None, numpy.float64, numpy.float32}, optional
+        Precision of the stored basis; sketches and small matrices stay float64.
+    comm : mpi4py.MPI.Comm, optional
+
+    Returns
+    -------
+    ArnoldiResult
+        ``V`` (local rows, ``m + 1`` columns), ``H`` (``(m + 1) × m``), ``S = ΘV`` (the same
+        on every rank); fewer columns after a happy breakdown.
+
+    Raises
+    ------
+    ValueError, TypeError
+        On every rank, for a malformed or non-finite ``v0``, local sizes that differ from
+        the operator's rows, a zero ``v0``, a sketch with ``k < m + 1``, or NaN/Inf produced
+        by ``A``.
+
+    Notes
+    -----
+    Iteration :math:`j` (RGS, Algorithm 2 of arXiv:2011.05090, with the normalization
+    lagged so that all of it is one reduction):
+
+    1. :math:`z = A q_j` for the unnormalized candidate :math:`q_j`;
+    2. one ``Allreduce`` of the partial sketches :math:`[\Theta q_j, \Theta z]`
+       (``2k`` numbers);
+    3. :math:`h_{j,j-1} = \|\Theta q_j\|`, :math:`v_j = q_j / h_{j,j-1}`,
+       :math:`p = \Theta A v_j`;
+    4. :math:`r = \arg\min_y \|S_j y - p\|` (``O(kj)``, replicated, from an updated QR of
+       :math:`S_j`);
+    5. :math:`q_{j+1} = A v_j - V_j r` (one pass over the basis, BLAS-2).
+
+    Passes over high-dimensional data per iteration: one over the basis (step 5), plus
+    the product with ``A`` and the sparse sketch of two vectors; classical Gram–Schmidt
+    with reorthogonalization makes four over the basis and two reductions. The last
+    vector costs one more reduction (its sketch alone): ``m + 1`` reductions for
+    ``m + 1`` vectors, plus one ``Allgather`` validating ``v0``.
+
+    Since :math:`\Theta` is an :math:`\varepsilon`-embedding of the Krylov space,
+    :math:`\mathrm{cond}(V) \le \sqrt{(1+\varepsilon)/(1-\varepsilon)}`: the basis is
+    well conditioned though not orthonormal.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> from solvers import rarnoldi
+    >>> A = sp.diags(np.arange(1.0, 101.0)).tocsr()
+    >>> V, H, S = rarnoldi(A, np.ones(100), 10)
+    >>> V.shape, H.shape
+    ((100, 11), (11, 10))
+    >>> bool(np.allclose(A @ V[:, :10], V @ H))
+    True
+    """
+    m = check_positive_int(m, "m")
+    dt = check_basis_dtype(basis_dtype)
+    ctx = setup(A, v0, None, None, comm, name="v0")
+    bound = bind_sketch(sketch, m + 1, ctx.layout)
+    proc = RGSArnoldi(ctx, m, bound, dt)
+    proc.start(ctx.b)
+    for i in range(m):
+        if i:
+            proc.extend()
+        proc.step(ctx.matvec)
+        if proc.breakdown:
+            if i == 0:
+                raise agreed(ValueError("v0 is zero (its sketch vanishes): no Krylov space"))
+            break
+    else:
+        proc.extend()
+        proc.sketch_last()
+    j = proc.j
+    if proc.breakdown:      # invariant subspace: A V_j = V_j H_j (extend() filled column j)
+        H = proc.H[:j, :j].copy()
+    else:
+        H = proc.H[:j, :j - 1].copy()
+    return ArnoldiResult(np.ascontiguousarray(proc.basis()), H, proc.S[:, :j].copy(),
+                         ctx.reductions, proc.breakdown)

@@ -1,0 +1,319 @@
+r"""Restarted GMRES: randomized (RGS, one reduction per iteration) and classical baselines.
+
+:func:`rgmres` is the randomized GMRES of Balabanov & Grigori (arXiv:2011.05090): the
+Krylov basis comes from randomized Gram–Schmidt (:mod:`solvers.arnoldi`) and each cycle
+minimizes the *sketched* residual :math:`\|\Theta(b - A x)\|`. :func:`gmres` is classical
+GMRES with CGS, CGS2 or MGS orthogonalization on the same operators, preconditioners,
+restart loop and counters, so that the two can be compared number for number.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from scipy.linalg import solve_triangular
+
+from rsketch.mpi import agreed
+
+from ._krylov import check_basis_dtype, check_positive_int, check_side, check_tol, setup
+from ._restarted import restarted_solve
+from ._small_qr import IncrementalQR
+from .arnoldi import RGSCycle, bind_sketch
+
+__all__ = ["rgmres", "gmres", "ORTHO"]
+
+ORTHO = ("cgs", "cgs2", "mgs")
+
+_DEFAULT_MAXITER = 10000   # total iterations, as PETSc's -ksp_max_it default
+
+
+class _SketchedLeastSquares(RGSCycle):
+    r"""GMRES cycle: :math:`y = \arg\min \|\Theta r_0 - \Theta A V_j\, y\|`.
+
+    The QR of :math:`P_j = \Theta A V_j` is updated one column per iteration, and the
+    sketched residual :math:`\Theta r_0 - P_j y_j` is kept as a vector, so its norm (the
+    estimate) is exact to rounding even far below :math:`\|\Theta r_0\|`.
+    """
+
+    def __init__(self, ctx, m, bound, basis_dtype, apply):
+        super().__init__(ctx, m, bound, basis_dtype, apply)
+        self.pqr = IncrementalQR(bound.k, m)
+        self.c = np.zeros(m)
+
+    def _begin(self):
+        self.pqr.reset()
+        a = self.arnoldi
+        self.res = a.theta_start.copy() if a.theta_start is not None else None
+
+    def _add_column(self, i):
+        p = self.arnoldi.P[:, i]
+        self.pqr.add(p)
+        u = self.pqr.U[:, i]
+        self.c[i] = u @ self.res
+        self.res -= self.c[i] * u
+        return float(np.linalg.norm(self.res))
+
+    def _coefficients(self):
+        j = self.used
+        return solve_triangular(self.pqr.T[:j, :j], self.c[:j], lower=False)
+
+
+def _check_common(restart, maxiter, rtol, atol, side, basis_dtype, n):
+    restart = check_positive_int(restart, "restart")
+    maxiter = check_positive_int(maxiter, "maxiter", allow_none=True)
+    return (min(restart, max(n, 1)), _DEFAULT_MAXITER if maxiter is None else maxiter,
+            check_tol(rtol, "rtol"), check_tol(atol, "atol"), check_side(side),
+            check_basis_dtype(basis_dtype))
+
+
+def _floor(dtype):
+    """Relative accuracy one cycle can reach with a basis in ``dtype`` (see restarted_solve)."""
+    return 0.0 if dtype == np.float64 else 1e3 * float(np.finfo(dtype).eps)
+
+
+def rgmres(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=None,
+           side="right", sketch=None, basis_dtype=None, callback=None, comm=None):
+    r"""Randomized GMRES (RGS-GMRES): restarted, preconditioned, optionally with a float32 basis.
+
+    Parameters
+    ----------
+    A : operator
+        SciPy sparse matrix or ndarray (one rank), :class:`solvers.DistCSR`, petsc4py
+        ``Mat``, or an object with a collective ``matvec(x_local)``.
+    b : ndarray, shape (n_local,)
+        This rank's rows of the right-hand side.
+    x0 : ndarray, shape (n_local,), optional
+        Initial guess (default zero).
+    rtol, atol : float
+        Stop when the **true** residual satisfies ``‖b − A x‖ ≤ max(rtol‖b‖, atol)``.
+    restart : int
+        Krylov dimension per cycle.
+    maxiter : int, optional
+        Largest total number of iterations over all cycles (PETSc's ``max_it``; note that
+        SciPy's ``maxiter`` counts cycles). Default 10000.
+    M : operator, optional
+        Preconditioner, applied as ``M⁻¹ ≈ A⁻¹`` (``matvec``), e.g.
+        :class:`solvers.BlockJacobi`; a plain function ``x -> M⁻¹x`` also works.
+    side : {"right", "left"}
+        Right: Krylov space of ``A M⁻¹``, the sketched true residual is minimized.
+        Left: of ``M⁻¹ A``, the sketched preconditioned residual is minimized.
+    sketch : rsketch.Sketch, optional
+        Default :class:`rsketch.SparseSign` with ``k = 2(restart + 1)`` rows, 4 nonzeros.
+        Needs ``k >= restart + 1``.
+    basis_dtype : {None, numpy.float64, numpy.float32}
+        Precision of the stored Krylov basis. With float32 the basis traffic halves;
+        sketches, small problems, ``x`` and the restart residuals stay float64, so the
+        final accuracy is float64's (restarts act as iterative refinement).
+    callback : callable, optional
+        ``callback(rk)`` after every iteration, on every rank, with the estimated residual
+        norm (absolute).
+    comm : mpi4py.MPI.Comm, optional
+
+    Returns
+    -------
+    KrylovResult
+        ``x``, ``converged``, ``iterations``, ``residual_norms``, ``reductions``, ``reason``,
+        ``residual_norm`` (final true residual), ``timings``, ``sketch_orthogonality``, ...
+
+    Raises
+    ------
+    ValueError, TypeError
+        On every rank: NaN/Inf or complex values in ``b``/``x0``, local sizes different from
+        the operator's rows, bad options, a sketch with ``k < restart + 1``, or NaN/Inf
+        returned by ``A`` or ``M`` (the message names which). Non-convergence is not an
+        error: ``converged`` is False and ``reason`` says why.
+
+    Notes
+    -----
+    Each cycle builds :math:`V_j` by randomized Arnoldi (:func:`solvers.rarnoldi`) on
+    :math:`A M^{-1}` (right) and picks :math:`y_j = \arg\min_y \|\Theta(r_0 - A M^{-1}
+    V_j y)\|`. Since :math:`\Theta` is an :math:`\varepsilon`-embedding of the space,
+    :math:`\|r_j\| \le \sqrt{(1+\varepsilon)/(1-\varepsilon)}\,\min_{x \in x_0 +
+    \mathcal K_j}\|b - Ax\|`. The estimate :math:`\|\Theta r_j\|` is available after
+    every iteration from an updated QR of :math:`\Theta A V_j` (``O(kj)``, replicated).
+
+    Cost per iteration: one product with ``A`` (and ``M``), one pass over the basis, the
+    sparse sketch of two vectors, and **one** global reduction of ``2k`` numbers (the
+    true residual norm at a restart is summed in the next cycle's first reduction). In
+    all, ``reductions = iterations + 1 (final true-residual check) + 1 (validation of
+    b; + 1 for x0)`` when the estimate predicts convergence, as usual.
+
+    Stability is monitored with :math:`\|I - (\Theta V)^T \Theta V\|_2` per cycle
+    (``sketch_orthogonality``; a warning above 1e-2).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from solvers import rgmres, make_problem
+    >>> A, b = make_problem("convdiff2d", 64)
+    >>> res = rgmres(A, b, rtol=1e-10, restart=60)
+    >>> res.converged, res.residual_norm <= 1e-10 * np.linalg.norm(b)
+    (True, True)
+    >>> res32 = rgmres(A, b, rtol=1e-10, restart=60, basis_dtype=np.float32)
+    >>> res32.converged
+    True
+    """
+    ctx = setup(A, b, x0, M, comm)
+    m, maxiter, rtol, atol, side, dt = _check_common(restart, maxiter, rtol, atol, side,
+                                                     basis_dtype, ctx.layout.n)
+    bound = bind_sketch(sketch, m + 1, ctx.layout)
+    cycle = _SketchedLeastSquares(ctx, m, bound, dt, ctx.operator(side))
+    return restarted_solve(ctx, cycle, rtol=rtol, atol=atol, maxiter=maxiter, side=side,
+                           callback=callback, method="rgmres", floor=_floor(dt))
+
+
+# --------------------------------------------------------------------------- classical
+
+
+class _ClassicalCycle:
+    r"""Classical GMRES cycle: orthonormal basis by CGS, CGS2 or MGS, Givens rotations.
+
+    Reductions per iteration ``j`` (``j`` basis vectors before it):
+    ``cgs`` 2 (projection, then norm), ``cgs2`` 2 (projection; reprojection with the norm
+    fused, :math:`\|w\|^2 = \|w'\|^2 - \|h'\|^2` being safe after a first projection),
+    ``mgs`` ``j + 1`` (one inner product at a time, then the norm).
+    """
+
+    sketched = False
+
+    def __init__(self, ctx, m, ortho, basis_dtype, apply):
+        self.ctx, self.m, self.ortho, self.apply = ctx, m, ortho, apply
+        self.dtype = np.dtype(basis_dtype)
+        self.V = np.zeros((m + 1, ctx.layout.local_size), dtype=self.dtype)
+        self.R = np.zeros((m + 1, m))        # H, rotated in place to upper triangular
+        self.g = np.zeros(m + 1)
+        self.cs = np.zeros(m)
+        self.sn = np.zeros(m)
+        self.j = 0
+        self.breakdown = False
+        self.tiny = 64 * np.finfo(self.dtype).eps
+
+    def _dots(self, j, w):
+        """``V[:j] @ w`` locally, in the basis precision."""
+        return np.asarray(self.V[:j] @ w.astype(self.dtype, copy=False), dtype=np.float64)
+
+    def _axpy(self, j, h, w):
+        w -= np.asarray(h.astype(self.dtype) @ self.V[:j], dtype=np.float64)
+
+    def begin(self, v, extras):
+        buf = np.array([float(v @ v), *extras])
+        self.ctx.reduce(buf)
+        if not np.isfinite(buf).all():
+            self.ctx.nonfinite("the restart")
+        beta = float(np.sqrt(buf[0]))
+        self.start_norm = beta
+        self.j = 0
+        self.breakdown = beta == 0.0
+        self.g[...] = 0.0
+        self.g[0] = beta
+        if beta > 0:
+            self.V[0] = v / beta
+        return buf[1:]
+
+    def advance(self):
+        ctx, j = self.ctx, self.j      # basis vectors 0..j are orthonormal; extend by one
+        if self.breakdown:
+            return None
+        t0, a0 = time.perf_counter(), ctx.apply_time()
+        w = np.array(self.apply(self.V[j].astype(np.float64)), dtype=np.float64)
+        i = j + 1
+        h = np.zeros(i + 1)
+        if self.ortho == "mgs":
+            for l in range(i):
+                hl = ctx.reduce(np.array([float(self.V[l] @ w)]))[0]
+                w -= hl * self.V[l]
+                h[l] = hl
+            nn = ctx.reduce(np.array([float(w @ w)]))
+            wn2 = nn[0]
+        else:
+            hp = ctx.reduce(self._dots(i, w))
+            self._axpy(i, hp, w)
+            h[:i] = hp
+            if self.ortho == "cgs":
+                wn2 = ctx.reduce(np.array([float(w @ w)]))[0]
+            else:   # cgs2: reproject and take the norm in the same reduction
+                buf = np.append(self._dots(i, w), float(w @ w))
+                ctx.reduce(buf)
+                h2 = buf[:i]
+                self._axpy(i, h2, w)
+                h[:i] += h2
+                wn2 = buf[i] - float(h2 @ h2)
+        if not (np.isfinite(h).all() and np.isfinite(wn2)):
+            ctx.nonfinite("the Arnoldi iteration")
+        hn = float(np.sqrt(max(wn2, 0.0)))
+        h[i] = hn
+        if hn <= self.tiny * float(np.linalg.norm(h[:i])):
+            self.breakdown = True          # happy breakdown: the estimate below is exact
+            h[i] = 0.0
+        else:
+            self.V[i] = w / hn
+        # Givens rotations: previous ones on the new column, then a new one
+        for l in range(j):
+            t = self.cs[l] * h[l] + self.sn[l] * h[l + 1]
+            h[l + 1] = -self.sn[l] * h[l] + self.cs[l] * h[l + 1]
+            h[l] = t
+        rho = float(np.hypot(h[j], h[j + 1]))
+        self.cs[j], self.sn[j] = (h[j] / rho, h[j + 1] / rho) if rho > 0 else (1.0, 0.0)
+        h[j], h[j + 1] = rho, 0.0
+        self.R[:i + 1, j] = h
+        self.g[j + 1] = -self.sn[j] * self.g[j]
+        self.g[j] = self.cs[j] * self.g[j]
+        self.j = i
+        ctx.times["orthogonalization"] += time.perf_counter() - t0 - (ctx.apply_time() - a0)
+        return abs(self.g[i])
+
+    def correction(self):
+        j = self.j
+        y = solve_triangular(self.R[:j, :j], self.g[:j], lower=False)
+        return np.asarray(y.astype(self.dtype) @ self.V[:j], dtype=np.float64)
+
+    def orthogonality(self):
+        return None
+
+
+def gmres(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=None,
+          side="right", ortho="cgs2", basis_dtype=None, callback=None, comm=None):
+    r"""Classical restarted GMRES with CGS, CGS2 or MGS: the baseline for :func:`rgmres`.
+
+    Same arguments, stopping test, result and counters as :func:`rgmres` (no ``sketch``),
+    plus ``ortho``.
+
+    Parameters
+    ----------
+    ortho : {"cgs", "cgs2", "mgs"}
+        Gram–Schmidt variant. ``cgs2`` (classical with one reorthogonalization, what PETSc
+        uses with ``-ksp_gmres_cgs_refinement_type refine_always``) is the stable one with
+        few reductions; ``mgs`` is stable with ``j + 1`` reductions at iteration ``j``;
+        ``cgs`` loses orthogonality.
+
+    Returns
+    -------
+    KrylovResult
+        ``sketch_orthogonality`` is ``None``.
+
+    Notes
+    -----
+    Global reductions per iteration with ``j`` basis vectors: ``cgs`` 2, ``cgs2`` 2 (the
+    norm is fused into the reprojection: after one projection
+    :math:`\|w\|^2 = \|w'\|^2 - \|h'\|^2` loses no accuracy), ``mgs`` ``j + 1``; plus one
+    per cycle for the norm of the restart residual (which is also the true-residual
+    check) and the validation ``Allgather`` of ``b`` (and ``x0``). Passes over the basis
+    per iteration: ``cgs`` 2, ``cgs2`` 4, ``mgs`` 2 (BLAS-1, ``j`` of them).
+
+    Examples
+    --------
+    >>> from solvers import gmres, make_problem
+    >>> A, b = make_problem("convdiff2d", 64)
+    >>> res = gmres(A, b, rtol=1e-8, restart=60, ortho="cgs2")
+    >>> res.converged
+    True
+    """
+    if ortho not in ORTHO:
+        raise agreed(ValueError(f"ortho must be one of {ORTHO}, got {ortho!r}"))
+    ctx = setup(A, b, x0, M, comm)
+    m, maxiter, rtol, atol, side, dt = _check_common(restart, maxiter, rtol, atol, side,
+                                                     basis_dtype, ctx.layout.n)
+    cycle = _ClassicalCycle(ctx, m, ortho, dt, ctx.operator(side))
+    return restarted_solve(ctx, cycle, rtol=rtol, atol=atol, maxiter=maxiter, side=side,
+                           callback=callback, method=f"gmres({ortho})", floor=_floor(dt))
