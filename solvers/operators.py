@@ -105,6 +105,20 @@ def _matrix_dtype(dtype, name):
     raise TypeError(f"{name} has unsupported dtype {dtype}; use float32, float64, complex64 or complex128")
 
 
+def csr_select(data, rows, n_rows, mask, indices, width):
+    """CSR matrix of the entries ``mask`` of a CSR matrix given entry by entry (private helper).
+
+    ``rows[e]`` is the row of entry ``e`` (nondecreasing), ``indices`` the new column index
+    of each *selected* entry; the order within rows is kept. Vectorized: a ``bincount`` of
+    the selected rows gives the row pointer. Index arrays are int32 when they fit.
+    """
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows[mask], minlength=n_rows), out=indptr[1:])
+    idx_dtype = np.int32 if max(width, indptr[-1]) < 2**31 else np.int64
+    return sp.csr_matrix((data[mask], indices.astype(idx_dtype), indptr.astype(idx_dtype)),
+                         shape=(n_rows, width))
+
+
 def _split_columns(local, start, stop):
     """Split local rows (global columns) into the diagonal block and the ghost block.
 
@@ -116,19 +130,11 @@ def _split_columns(local, start, stop):
     cols = local.indices
     rows = np.repeat(np.arange(n_local, dtype=np.int64), np.diff(local.indptr))
     own = (cols >= start) & (cols < stop)
-
-    def part(mask, indices, width):
-        counts = np.bincount(rows[mask], minlength=n_local)
-        indptr = np.zeros(n_local + 1, dtype=np.int64)
-        np.cumsum(counts, out=indptr[1:])
-        idx_dtype = np.int32 if max(width, indptr[-1]) < 2**31 else np.int64
-        return sp.csr_matrix((local.data[mask], indices.astype(idx_dtype), indptr.astype(idx_dtype)),
-                             shape=(n_local, width))
-
-    diag = part(own, cols[own] - start, stop - start)
+    diag = csr_select(local.data, rows, n_local, own, cols[own] - start, stop - start)
     ghosts, inverse = np.unique(cols[~own], return_inverse=True)
-    off = part(~own, inverse, ghosts.size)
-    off.has_sorted_indices = True  # columns kept their order: ghosts are sorted like globals
+    off = csr_select(local.data, rows, n_local, ~own, inverse, ghosts.size)
+    # both keep each row's column order: local indices and ghost ranks are monotone in the globals
+    diag.has_sorted_indices = off.has_sorted_indices = True
     return diag, off, ghosts.astype(np.int64)
 
 
@@ -181,6 +187,10 @@ class DistCSR:
         self.layout = layout
         self.dtype = local.dtype
         self.diag_block, self.ghost_block, ghosts = _split_columns(local, layout.start, layout.stop)
+        # Only the rows with ghost entries take part in the ghost product: a short product
+        # added into y, instead of a pass over all local rows.
+        self._ghost_rows = np.flatnonzero(np.diff(self.ghost_block.indptr))
+        self._ghost_rows_block = self.ghost_block[self._ghost_rows]
         self.halo = Halo(ghosts, layout)
 
     # ---------------------------------------------------------------- construction
@@ -323,7 +333,7 @@ class DistCSR:
         y = self.diag_block @ x                    # overlaps with the messages in flight
         ghost = self.halo.finish(handle)
         if ghost.size:
-            y += self.ghost_block @ ghost
+            y[self._ghost_rows] += self._ghost_rows_block @ ghost
         self.halo.release(handle)
         return y
 

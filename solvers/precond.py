@@ -28,7 +28,7 @@ import scipy.sparse.linalg as spla
 from rsketch._kernels.ilu0 import ilu0_factor, ilu0_solve
 from rsketch.mpi import agreed, get_comm, raise_collectively
 
-from .operators import DistCSR, Operator
+from .operators import DistCSR, Operator, csr_select
 
 __all__ = ["Jacobi", "BlockJacobi", "PRECONDITIONERS", "make_preconditioner"]
 
@@ -188,7 +188,7 @@ class BlockJacobi(_LocalPreconditioner):
         if self.factor is None:
             return 0
         if self.sub == "ilu0":
-            return int(self.factor.data.size)
+            return self.factor.nnz
         return int(self.factor.L.nnz + self.factor.U.nnz)
 
     def matvec(self, x_local):
@@ -206,27 +206,35 @@ class _ILU0:
     """ILU(0) factors of a square CSR block, with SuperLU's ``solve`` interface."""
 
     def __init__(self, block):
-        block = sp.csr_matrix(block, copy=True)
-        block.sum_duplicates()
-        n = block.shape[0]
-        self.indptr = block.indptr.astype(np.int64)
-        self.indices = block.indices.astype(np.int64)
-        self.data = np.ascontiguousarray(block.data, dtype=np.result_type(block.dtype, np.float64))
-        rows = np.repeat(np.arange(n), np.diff(self.indptr))
-        self.diag = np.flatnonzero(self.indices == rows)
-        if self.diag.size != n:
-            missing = np.setdiff1d(np.arange(n), rows[self.diag])[0]
+        F = sp.csr_matrix(block, dtype=np.result_type(block.dtype, np.float64), copy=True)
+        F.sum_duplicates()
+        n = F.shape[0]
+        indptr, indices = F.indptr.astype(np.int64), F.indices.astype(np.int64)
+        rows = np.repeat(np.arange(n), np.diff(indptr))
+        diag = np.flatnonzero(indices == rows)
+        if diag.size != n:
+            missing = np.setdiff1d(np.arange(n), rows[diag])[0]
             raise ValueError(f"zero pivot: local row {missing} stores no diagonal entry")
-        bad = ilu0_factor(self.indptr, self.indices, self.data, self.diag)
+        bad = ilu0_factor(indptr, indices, F.data, diag)
         if bad >= 0:
             raise ValueError(f"zero (or non-finite) pivot in local row {bad}")
+        # L and U apart, int32 indices when they fit: each sweep streams only what it uses
+        lower, upper = indices < rows, indices > rows
+        L = csr_select(F.data, rows, n, lower, indices[lower], n)
+        U = csr_select(F.data, rows, n, upper, indices[upper], n)
+        self.L = (L.indptr, L.indices, L.data)
+        self.U = (U.indptr, U.indices, U.data)
+        self.inv_diag = 1.0 / F.data[diag]
+        self.dtype = F.dtype
+        self.nnz = int(F.nnz)
 
     def solve(self, b):
-        dtype = np.result_type(b.dtype, self.data.dtype)
-        B = np.ascontiguousarray(b.reshape(b.shape[0], -1), dtype=dtype)
-        X = np.empty(B.shape, dtype=dtype)
-        ilu0_solve(self.indptr, self.indices, self.data, self.diag, B, X)
-        return X.reshape(b.shape)
+        dtype = np.result_type(b.dtype, self.dtype)
+        B = np.asarray(b, dtype=dtype).reshape(b.shape[0], -1)
+        X = np.empty(B.shape, dtype=dtype, order="F")
+        for j in range(B.shape[1]):       # a few columns (block methods), never rows
+            ilu0_solve(*self.L, *self.U, self.inv_diag, np.ascontiguousarray(B[:, j]), X[:, j])
+        return np.ascontiguousarray(X).reshape(b.shape)
 
 
 PRECONDITIONERS = {"none": None, "jacobi": Jacobi, "bjacobi": BlockJacobi}

@@ -40,19 +40,21 @@ def ilu0_factor(indptr, indices, data, diag):
 
 
 @njit(cache=True)
-def ilu0_solve(indptr, indices, data, diag, b, x):
-    """Solve :math:`LUx = b` with the factors of :func:`ilu0_factor`; ``b``, ``x`` of shape (n, k)."""
-    n = indptr.shape[0] - 1
-    k = b.shape[1]
-    for i in range(n):                             # L y = b (unit diagonal)
-        for c in range(k):
-            s = b[i, c]
-            for p in range(indptr[i], diag[i]):
-                s -= data[p] * x[indices[p], c]
-            x[i, c] = s
+def ilu0_solve(lp, li, ld, up, ui, ud, inv_diag, b, x):
+    """Solve :math:`LUx = b` for one vector, with :math:`L` and :math:`U` stored apart.
+
+    ``(lp, li, ld)``: CSR of the strictly lower part of the factors (unit diagonal implied);
+    ``(up, ui, ud)``: the strictly upper part; ``inv_diag``: 1 / diagonal of :math:`U`.
+    Separate, contiguous triangles make each sweep stream only the entries it uses.
+    """
+    n = lp.shape[0] - 1
+    for i in range(n):                             # L y = b
+        s = b[i]
+        for p in range(lp[i], lp[i + 1]):
+            s -= ld[p] * x[li[p]]
+        x[i] = s
     for i in range(n - 1, -1, -1):                 # U x = y
-        for c in range(k):
-            s = x[i, c]
-            for p in range(diag[i] + 1, indptr[i + 1]):
-                s -= data[p] * x[indices[p], c]
-            x[i, c] = s / data[diag[i]]
+        s = x[i]
+        for p in range(up[i], up[i + 1]):
+            s -= ud[p] * x[ui[p]]
+        x[i] = s * inv_diag[i]
