@@ -52,7 +52,8 @@ def warm_up():
         compact_sign_rows(np.zeros((1, 1), dt), p32, s8, np.zeros((1, 1)))
     # block-Jacobi ILU(0): real and complex blocks, real right-hand sides
     ip, ix, dg = np.array([0, 1], np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64)
+    lp, li = np.array([0, 0], np.int32), np.zeros(0, np.int32)
     for dt in (np.float64, np.complex128):
         vals = np.ones(1, dt)
         ilu0_factor(ip, ix, vals, dg)
-        ilu0_solve(ip, ix, vals, dg, np.ones((1, 1), dt), np.empty((1, 1), dt))
+        ilu0_solve(lp, li, vals[:0], lp, li, vals[:0], vals, np.ones(1, dt), np.empty(1, dt))
