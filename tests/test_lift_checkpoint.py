@@ -43,6 +43,11 @@ def test_bf16_and_f16_upcast_bit_exact(tmp_path, rng):
         np.testing.assert_array_equal(bf.view(np.uint32), want.view(np.uint32))
         np.testing.assert_array_equal(h.astype(np.float64), _f16_reference(raw16))
         assert ckpt.read("d").dtype == np.float64
+        bf64 = ckpt.read("bf", dtype=np.float64)                  # straight to float64
+        assert bf64.dtype == np.float64
+        np.testing.assert_array_equal(bf64, want.astype(np.float64))
+        with pytest.raises(ValueError, match="dtype"):
+            ckpt.read("bf", dtype=np.float16)
         # a block of rows is read alone and equals the rows of the whole tensor
         np.testing.assert_array_equal(ckpt.read("bf", rows=slice(7, 19)), bf[7:19])
 

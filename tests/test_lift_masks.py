@@ -205,20 +205,28 @@ def test_minilm_exact_masks_equal_numpy_reference(minilm, name):
 
 
 def test_minilm_randomized_masks_close_to_exact(minilm):
-    """rsvd masks against the exact reference on real weights (flat spectra: the hard case)."""
+    """rsvd masks (default settings) against the exact reference on real weights.
+
+    Real spectra are flat (sigma_128 / sigma_129 about 1.002 here); the exact mask itself
+    moves by about 1 % when the weights are rounded to bfloat16 (docs/lift.md), which is
+    the accuracy asked of the randomized one.
+    """
     name = "encoder.layer.2.intermediate.dense.weight"
     W = minilm.read(name)
     k = resolve_k(W.shape, density=0.05)
-    Wr, _ = exact_low_rank(W, 32)
+    Wr, _ = exact_low_rank(W, 128)
     ref = reference_top_k(np.abs(Wr), k)
-    rand = principal_weights(W, 32, density=0.05, method="rsvd", power_iters=4, seed=1,
-                             return_indices=True)
-    assert jaccard(rand, ref) > 0.9
-    rep = analyze_matrix(W, 32, density=0.05, power_iters=4, seed=1, exact=True,
-                         comm=MPI.COMM_SELF)
+    rand = principal_weights(W, 128, density=0.05, seed=1, return_indices=True)
+    assert jaccard(rand, ref) > 0.99
+    rep = analyze_matrix(W, 128, density=0.05, seed=1, exact=True, comm=MPI.COMM_SELF)
     assert rep.jaccard_exact == pytest.approx(jaccard(rand, ref))
+    np.testing.assert_array_equal(rep.indices, rand)
     # LIFT's observation: principal weights are mostly not the largest weights
     assert 0.05 < rep.jaccard_magnitude < 0.6
+    # too little oversampling and power iteration is visibly worse on such spectra
+    crude = principal_weights(W, 128, density=0.05, oversample=10, power_iters=1, seed=1,
+                              return_indices=True)
+    assert jaccard(crude, ref) < 0.9
 
 
 def test_smollm2_gguf_masks_equal_numpy_reference():

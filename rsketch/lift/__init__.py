@@ -8,6 +8,7 @@ mask file (:mod:`.io`). ``rsketch lift`` is the command-line driver. See ``docs/
 
 from .checkpoint import Checkpoint, TensorInfo, open_checkpoint, upcast
 from .masks import (
+    DEFAULT_POWER_ITERS,
     METHODS,
     MatrixReport,
     analyze_matrix,
@@ -34,6 +35,7 @@ __all__ = [
     "DEFAULT_EXCLUDE",
     "select_matrices",
     "METHODS",
+    "DEFAULT_POWER_ITERS",
     "resolve_k",
     "low_rank_factors",
     "principal_weights",

@@ -56,18 +56,22 @@ class TensorInfo:
         return int(np.prod(self.shape, dtype=np.int64))
 
 
-def upcast(array, name="tensor"):
-    """Float16/bfloat16/float32 to float32 and float64 as is, bit-exactly.
+def upcast(array, name="tensor", dtype=None):
+    """Float16/bfloat16/float32 to float32 (or to ``dtype=float64``), bit-exactly.
 
-    Every float16 and bfloat16 value is a float32 value, so ``astype`` is exact (for
-    bfloat16 it is the 16-bit shift of the bit pattern into the high half of a float32).
+    Every float16 and bfloat16 value is a float32 value (and every float32 a float64), so
+    ``astype`` is exact: for bfloat16 it is the 16-bit shift of the bit pattern into the
+    high half of a float32. float64 storage stays float64.
     """
     dt = array.dtype
-    if dt == np.float64 or dt == np.float32:
+    if not (dt in (np.float16, np.float32, np.float64) or dt.name == "bfloat16"):
+        raise TypeError(f"{name} has dtype {dt}; only floating-point weights can be read")
+    if dtype is not None and np.dtype(dtype) not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    if dt == np.float64:
         return array
-    if dt == np.float16 or dt.name == "bfloat16":
-        return array.astype(np.float32)
-    raise TypeError(f"{name} has dtype {dt}; only floating-point weights can be read")
+    target = np.float32 if dtype is None else np.dtype(dtype)
+    return array if dt == target else array.astype(target)
 
 
 def _malformed(path, kind, exc):
@@ -123,7 +127,7 @@ class Checkpoint:
         except KeyError:
             raise KeyError(f"{self.path}: no tensor named {name!r}") from None
 
-    def read(self, name, rows=None):
+    def read(self, name, rows=None, dtype=None):
         """Load one tensor, or a contiguous block of its rows, as float32/float64.
 
         Parameters
@@ -132,12 +136,15 @@ class Checkpoint:
         rows : slice, optional
             Rows ``rows.start:rows.stop`` of a 2-D tensor; safetensors and GGUF read
             only those rows from disk, ``.npz`` loads the tensor and slices it.
+        dtype : {None, numpy.float32, numpy.float64}
+            ``float64`` upcasts straight from the stored type (no float32 copy on the
+            way, which lowers the peak memory of a float64 computation).
 
         Returns
         -------
         ndarray
             float32 for F32, F16, BF16 and quantized storage (exact upcast), float64 for
-            F64. Always a fresh array that owns its memory.
+            F64 or when asked. Always a fresh array that owns its memory.
         """
         info = self.info(name)
         if not info.is_float:
@@ -156,7 +163,7 @@ class Checkpoint:
         if tuple(out.shape) != tuple(expected):
             raise ValueError(f"{info.file}: tensor {name!r} decoded to shape {out.shape}, "
                              f"header says {expected} (malformed file)")
-        out = upcast(out, name)
+        out = upcast(out, name, dtype)
         return out if out.flags.owndata and out.flags.writeable else out.copy()
 
     def _read(self, info, rows):  # pragma: no cover - abstract

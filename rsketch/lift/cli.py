@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from ..mpi import agreed, get_comm, raise_collectively
 from .io import MASK_FORMATS, mask_drift, save_masks, write_json_atomic
-from .masks import METHODS
+from .masks import DEFAULT_POWER_ITERS, METHODS
 
 
 def add_arguments(parser):
@@ -32,8 +32,11 @@ def add_arguments(parser):
                         help="boolean masks or int32/int64 flat indices (default bool)")
     parser.add_argument("--method", choices=METHODS, default="rsvd",
                         help="randomized (default) or exact SVD")
-    parser.add_argument("--oversample", type=int, default=10)
-    parser.add_argument("--power-iters", type=int, default=2)
+    parser.add_argument("--oversample", type=int, default=None,
+                        help="extra sketch columns of the randomized SVD (default: rank, i.e. "
+                             "2*rank columns)")
+    parser.add_argument("--power-iters", type=int, default=DEFAULT_POWER_ITERS,
+                        help=f"power iterations of the randomized SVD (default {DEFAULT_POWER_ITERS})")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--smallest", action="store_true",
                         help="select the smallest |W_r| entries (what the reference code's "

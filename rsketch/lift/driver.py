@@ -17,7 +17,7 @@ from mpi4py import MPI
 from ..mpi import Layout, agreed, get_comm, raise_collectively
 from .checkpoint import open_checkpoint
 from .distribute import plan_work
-from .masks import MatrixReport, analyze_matrix, resolve_k
+from .masks import DEFAULT_POWER_ITERS, MatrixReport, analyze_matrix, resolve_k
 from .select import select_matrices
 
 __all__ = ["LiftResult", "compute_masks"]
@@ -93,8 +93,8 @@ def _progress(total, comm, enabled):
 
 
 def compute_masks(checkpoint, rank, *, k=None, density=None, lora_rank=None, largest=True,
-                  method="rsvd", oversample=10, power_iters=2, seed=0, include=None,
-                  exclude=None, default_exclude=True, exact=False, head=8,
+                  method="rsvd", oversample=None, power_iters=DEFAULT_POWER_ITERS, seed=0,
+                  include=None, exclude=None, default_exclude=True, exact=False, head=8,
                   max_matrix_bytes=None, progress=False, comm=None):
     """Principal-weight masks of every selected matrix of a checkpoint, over MPI ranks.
 
@@ -164,7 +164,8 @@ def compute_masks(checkpoint, rank, *, k=None, density=None, lora_rank=None, lar
     err = None
     for i in mine:
         try:
-            W = ckpt.read(names[i])
+            # float64 straight from storage: the only full-size copy the analysis needs
+            W = ckpt.read(names[i], dtype=np.float64)
             rep = analyze_matrix(W, rank, name=names[i], comm=MPI.COMM_SELF, **opts)
         except (ValueError, TypeError) as exc:
             err = type(exc)(f"matrix {names[i]!r}: {exc}")
@@ -188,7 +189,7 @@ def compute_masks(checkpoint, rank, *, k=None, density=None, lora_rank=None, lar
                 local_err, W = None, None
                 try:
                     lay = Layout(shapes[i][0], sub)
-                    W = ckpt.read(names[i], rows=slice(lay.start, lay.stop))
+                    W = ckpt.read(names[i], rows=slice(lay.start, lay.stop), dtype=np.float64)
                 except (ValueError, TypeError) as exc:
                     local_err = exc
                 try:

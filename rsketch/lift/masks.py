@@ -32,6 +32,7 @@ from .topk import block_rows, merge_over_ranks, top_k_indices
 
 __all__ = [
     "METHODS",
+    "DEFAULT_POWER_ITERS",
     "resolve_k",
     "low_rank_factors",
     "principal_weights",
@@ -46,6 +47,10 @@ __all__ = [
 ]
 
 METHODS = ("rsvd", "svd")
+#: Power iterations of the randomized SVD. Weight matrices have flat spectra (the gap
+#: sigma_r / sigma_{r+1} is often below 1.003), so masks need a well-converged subspace:
+#: see docs/lift.md for the measured overlap with the exact masks.
+DEFAULT_POWER_ITERS = 4
 _RANDOM_MASK_STREAM = 101  # RandomStream purpose of the random baseline (not a sketch)
 
 
@@ -114,8 +119,8 @@ def _check_method(method):
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
 
-def low_rank_factors(W_local, rank, *, method="rsvd", oversample=10, power_iters=2, seed=0,
-                     comm=None):
+def low_rank_factors(W_local, rank, *, method="rsvd", oversample=None,
+                     power_iters=DEFAULT_POWER_ITERS, seed=0, comm=None):
     r"""Rank-``rank`` truncated SVD of a row-distributed matrix.
 
     Parameters
@@ -128,6 +133,12 @@ def low_rank_factors(W_local, rank, *, method="rsvd", oversample=10, power_iters
         ``"rsvd"``: :func:`rsketch.rsvd` with a Gaussian sketch of ``rank + oversample``
         columns seeded by ``seed`` and ``power_iters`` power iterations. ``"svd"``: exact,
         LAPACK ``gesdd`` (after a TSQR of the rows on more than one rank).
+    oversample : int, optional
+        Extra sketch columns; ``None`` (default) means ``rank``, i.e. ``2 * rank`` columns
+        as in LIFT's own randomized variant (``torch.svd_lowrank(q=2r)``). Capped so that
+        the sketch has at most ``min(m, n)`` columns.
+    power_iters : int
+        Power iterations (default :data:`DEFAULT_POWER_ITERS`).
     comm : mpi4py.MPI.Comm, optional
 
     Returns
@@ -162,7 +173,8 @@ def low_rank_factors(W_local, rank, *, method="rsvd", oversample=10, power_iters
     from ..lowrank import rsvd  # issue 3: the distributed randomized SVD
     from ..sketch import Gaussian
 
-    over = max(0, min(int(oversample), min(m, n) - r))
+    over = r if oversample is None else int(oversample)
+    over = max(0, min(over, min(m, n) - r))
     U, s, Vt = rsvd(W, r, oversample=over, power_iters=int(power_iters),
                     sketch=Gaussian(r + over, seed=seed), comm=comm)
     return U[:, :r], s[:r], Vt[:r]
@@ -234,7 +246,8 @@ def _validated(W_local, comm, name):
 
 
 def principal_indices(W_local, rank, *, k=None, density=None, lora_rank=None, largest=True,
-                      method="rsvd", oversample=10, power_iters=2, seed=0, comm=None):
+                      method="rsvd", oversample=None, power_iters=DEFAULT_POWER_ITERS, seed=0,
+                      comm=None):
     """Flat indices of the Principal Weights of a row-distributed matrix.
 
     The distributed form of :func:`principal_weights`: ``W_local`` holds this rank's rows
@@ -260,7 +273,8 @@ def principal_indices(W_local, rank, *, k=None, density=None, lora_rank=None, la
 
 
 def principal_weights(W, rank, *, k=None, density=None, lora_rank=None, largest=True,
-                      method="rsvd", oversample=10, power_iters=2, seed=0, return_indices=False):
+                      method="rsvd", oversample=None, power_iters=DEFAULT_POWER_ITERS, seed=0,
+                      return_indices=False):
     r"""LIFT's Principal Weights of one matrix: top entries of its rank-``rank`` approximation.
 
     Parameters
@@ -282,8 +296,9 @@ def principal_weights(W, rank, *, k=None, density=None, lora_rank=None, largest=
     method : {"rsvd", "svd"}
         Randomized (:func:`rsketch.rsvd`) or exact (LAPACK) low-rank approximation.
     oversample, power_iters, seed
-        Randomized SVD parameters: sketch size ``rank + oversample``, number of power
-        iterations, seed of the Gaussian sketch.
+        Randomized SVD parameters: sketch size ``rank + oversample`` (default
+        ``2 * rank``), number of power iterations (default :data:`DEFAULT_POWER_ITERS`),
+        seed of the Gaussian sketch (see :func:`low_rank_factors`).
     return_indices : bool
         Return the sorted flat indices instead of a boolean mask.
 
@@ -433,8 +448,8 @@ class MatrixReport:
 
 
 def analyze_matrix(W_local, rank, *, k=None, density=None, lora_rank=None, largest=True,
-                   method="rsvd", oversample=10, power_iters=2, seed=0, exact=False, head=8,
-                   name="W", comm=None):
+                   method="rsvd", oversample=None, power_iters=DEFAULT_POWER_ITERS, seed=0,
+                   exact=False, head=8, name="W", comm=None):
     r"""Principal-weight mask of a (row-distributed) matrix with its diagnostics.
 
     Parameters are those of :func:`principal_weights`, plus:
