@@ -103,6 +103,11 @@ class _MatOperator:
 
     def matvec(self, x_local):
         x = np.require(x_local, dtype=np.result_type(x_local, self.dtype), requirements=("C", "W"))
+        n_local = self._x.getLocalSize()
+        if x.ndim not in (1, 2) or x.shape[0] != n_local:
+            # take part in MatMult with NaN (the neighbours see poisoned values, nobody hangs)
+            self._mult(np.full(n_local, np.nan, self.dtype), np.empty(n_local, self.dtype))
+            raise ValueError(f"x_local has shape {x.shape}; this rank owns {n_local} rows of the Mat")
         if x.dtype != self.dtype:          # e.g. complex vector, real PETSc: two real products
             return self.matvec(x.real) + 1j * self.matvec(x.imag)
         if x.ndim == 1:
@@ -164,6 +169,9 @@ def distcsr_to_mat(A):
     """
     PETSc = _petsc()
     lay = A.layout
+    if A.dtype.kind == "c" and np.dtype(PETSc.ScalarType).kind != "c":
+        raise agreed(TypeError(f"A is {A.dtype} but this PETSc build is real ({np.dtype(PETSc.ScalarType)}); "
+                               "use a PETSc configured --with-scalar-type=complex"))
     local = A.local
     csr = (local.indptr.astype(PETSc.IntType), local.indices.astype(PETSc.IntType),
            local.data.astype(PETSc.ScalarType))
