@@ -1,0 +1,287 @@
+r"""A few eigenpairs by randomized (sketched) Rayleigh–Ritz with thick restarts.
+
+The basis comes from randomized Arnoldi (one reduction per vector, sketch-orthonormal,
+not orthonormal). Rayleigh–Ritz is done in the sketched inner product
+(Nakatsukasa & Tropp, arXiv:2111.00113; Balabanov & Grigori, arXiv:2111.14641): the Ritz
+pairs are those of :math:`M = \arg\min_M \|\Theta(A V - V M)\|_F = (\Theta V)^+ \Theta A V`,
+a ``j × j`` matrix every rank forms from the sketches it already has. Restarts keep the
+wanted part of a real Schur form of ``M`` (Krylov–Schur style), so no extra products are
+needed: the sketches of the kept vectors are those of the old basis times the Schur vectors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+from rsketch import rng
+from rsketch.mpi import agreed
+
+from ._krylov import check_basis_dtype, check_positive_int, check_tol, setup
+from .arnoldi import RGSArnoldi, bind_sketch
+from .operators import as_operator
+
+__all__ = ["reigs", "EigsResult", "WHICH"]
+
+WHICH = ("LM", "LR", "SR")
+
+
+@dataclass
+class EigsResult:
+    """Outcome of :func:`reigs` (identical on every rank except ``eigenvectors``).
+
+    Attributes
+    ----------
+    eigenvalues : ndarray, shape (k,)
+        Ordered as ``which`` asks (largest magnitude first for ``"LM"``, ...); complex when
+        any is.
+    eigenvectors : ndarray, shape (n_local, k)
+        This rank's rows, each with unit 2-norm.
+    converged : bool
+        Every relative true residual ``‖A x − λ x‖ / |λ|`` is below ``tol``.
+    residual_norms : ndarray, shape (k,)
+        The true relative residuals (float64, computed with ``A`` itself).
+    iterations : int
+        Products with the operator (``A``, or the shifted inverse).
+    restarts : int
+    reductions : int
+        Global reductions issued (validation and checks included).
+    reason : str
+        ``"converged"``, ``"maxiter"`` or ``"invariant subspace"``.
+    sketch_orthogonality : float
+        Largest ``‖I − (ΘV)ᵀ(ΘV)‖₂`` over the cycles.
+    history : list of ndarray
+        Sketched relative residuals of the wanted Ritz pairs after each cycle.
+    """
+
+    eigenvalues: np.ndarray
+    eigenvectors: np.ndarray
+    converged: bool
+    residual_norms: np.ndarray
+    iterations: int
+    restarts: int
+    reductions: int
+    reason: str
+    sketch_orthogonality: float = 0.0
+    history: list = field(default_factory=list)
+
+
+def _order(vals, which):
+    """Indices of ``vals`` sorted from most to least wanted."""
+    if which == "LM":
+        key = -np.abs(vals)
+    elif which == "LR":
+        key = -vals.real
+    else:
+        key = vals.real
+    return np.lexsort((-vals.imag, key))
+
+
+def _shift_invert(A, sigma, ctx, comm):
+    """``x -> (A − σI)⁻¹ x``: a sparse LU on one rank, else an inner rgmres solve."""
+    src = ctx.op.source
+    if (sp.issparse(src) or isinstance(src, np.ndarray)) and ctx.layout.size == 1:
+        from scipy.sparse.linalg import splu
+
+        n = src.shape[0]
+        try:
+            lu = splu(sp.csc_matrix(src - sigma * sp.eye(n)))
+        except RuntimeError as exc:
+            raise agreed(ValueError(f"A - sigma*I is singular for sigma = {sigma}: {exc}")) from None
+        return lu.solve
+    from .gmres import rgmres
+
+    class _Shifted:
+        def matvec(self, x):
+            return ctx.matvec(x) - sigma * x
+
+    shifted = _Shifted()
+
+    def solve(x):
+        res = rgmres(shifted, x, rtol=1e-12, restart=60, maxiter=3000, comm=comm)
+        ctx.count(res.reductions)
+        return res.x
+
+    return solve
+
+
+def reigs(A, k, which="LM", sigma=None, m=None, *, tol=1e-8, maxiter=300, v0=None,
+          sketch=None, basis_dtype=None, comm=None):
+    r"""``k`` eigenpairs of a (nonsymmetric) operator by randomized Rayleigh–Ritz.
+
+    Parameters
+    ----------
+    A : operator
+        As for :func:`solvers.rgmres`.
+    k : int
+        Number of eigenpairs.
+    which : {"LM", "LR", "SR"}
+        Largest magnitude, largest real part, smallest real part (of the eigenvalues of
+        ``A``; with ``sigma``, of :math:`(A - \sigma I)^{-1}`, i.e. ``"LM"`` gives the
+        eigenvalues nearest ``sigma``, as in ``scipy.sparse.linalg.eigs``).
+    sigma : float, optional
+        Shift for shift-and-invert. One rank with a SciPy/NumPy matrix: sparse LU;
+        otherwise each product is an inner :func:`rgmres` solve (rtol 1e-12).
+    m : int, optional
+        Basis size per cycle, default ``max(2k + 1, 20)``; must satisfy ``k < m``.
+    tol : float
+        Relative residual ``‖A x − λ x‖ ≤ tol |λ|`` required of every pair (true residual).
+    maxiter : int
+        Largest number of restart cycles.
+    v0 : ndarray, shape (n_local,), optional
+        Starting vector; default a Gaussian vector drawn by global row index (the same on
+        any number of ranks).
+    sketch : rsketch.Sketch, optional
+        Default sparse sign with ``k = 2(m + 1)``.
+    basis_dtype : {None, numpy.float64, numpy.float32}
+    comm : mpi4py.MPI.Comm, optional
+
+    Returns
+    -------
+    EigsResult
+
+    Raises
+    ------
+    ValueError, TypeError
+        On every rank, for bad options, a malformed ``v0``, or NaN/Inf from ``A``.
+
+    Notes
+    -----
+    Per cycle, randomized Arnoldi extends the basis to ``m`` vectors (one reduction per
+    vector), then every rank solves the small problem
+    :math:`M = (\Theta V)^+ \Theta A V = T^{-1} U^T (\Theta A V)` (with the QR
+    :math:`\Theta V = U T` already maintained by RGS) and ``eig(M)``. The sketched residual
+    :math:`\|\Theta(A V y - \lambda V y)\| = \|P y - \lambda S y\|` estimates the true one
+    within the embedding distortion; converged-looking pairs are verified with ``A``
+    (``k`` products and one reduction). The restart keeps the wanted part of the real
+    Schur form :math:`M Z = Z R` (conjugate pairs together):
+    :math:`V \leftarrow V Z_p` (one BLAS-3 pass), :math:`\Theta V \leftarrow S Z_p`,
+    :math:`\Theta A V \leftarrow P Z_p`, and continues from the pending Krylov vector.
+
+    Examples
+    --------
+    >>> from solvers import reigs, make_problem
+    >>> A, _ = make_problem("convdiff2d", 30)
+    >>> res = reigs(A, 4, which="LM", m=40)
+    >>> res.converged, res.eigenvalues.shape
+    (True, (4,))
+    """
+    k = check_positive_int(k, "k")
+    if which not in WHICH:
+        raise agreed(ValueError(f"which must be one of {WHICH}, got {which!r}"))
+    m = max(2 * k + 1, 20) if m is None else check_positive_int(m, "m")
+    tol = check_tol(tol, "tol")
+    maxiter = check_positive_int(maxiter, "maxiter")
+    dt = check_basis_dtype(basis_dtype)
+    if sigma is not None:
+        if np.iscomplexobj(sigma) or not np.isfinite(np.real(sigma)):
+            raise agreed(ValueError(f"sigma must be a real finite number, got {sigma!r}"))
+        sigma = float(np.real(sigma))
+    if v0 is None:      # the operator's layout; a bare matvec object needs v0 instead
+        lay = as_operator(A, comm).layout
+        v0 = rng.RandomStream(seed=0x5EED, purpose=77).gaussians(lay.start, lay.stop, 1)[:, 0]
+    ctx = setup(A, v0, None, None, comm, name="v0")
+    n = ctx.layout.n
+    m = min(m, n)
+    if not k < m:
+        raise agreed(ValueError(f"need k < m <= n; got k = {k}, m = {m}, n = {n}"))
+    bound = bind_sketch(sketch, m + 1, ctx.layout)
+    apply = ctx.matvec if sigma is None else _shift_invert(A, sigma, ctx, comm)
+    proc = RGSArnoldi(ctx, m, bound, dt)
+    proc.start(ctx.b)
+    proc.step(apply)
+    if proc.breakdown:
+        raise agreed(ValueError("v0 is zero (its sketch vanishes)"))
+    its, cycles, orth = 1, 0, 0.0
+    history = []
+    reason = None
+    keep = min(max(k + (m - k) // 2, k + 1), m - 1)
+    while True:
+        while proc.j < m and not proc.breakdown:
+            proc.extend()
+            proc.step(apply)
+            its += not proc.breakdown
+        cycles += 1
+        j = proc.j
+        orth = max(orth, proc.sketch_orthogonality())
+        S, P = proc.S[:, :j], proc.P[:, :j]
+        Msm = proc.sqr.solve(P)                      # (ΘV)^+ ΘAV, j × j
+        mu, Y = np.linalg.eig(Msm)
+        order = _order(mu, which)
+        want = order[:k]
+        Yw = Y[:, want]
+        SY = S @ Yw
+        scale = np.abs(mu[want]) * np.linalg.norm(SY, axis=0)
+        sres = np.linalg.norm(P @ Yw - SY * mu[want], axis=0) / np.maximum(scale, np.finfo(float).tiny)
+        history.append(sres)
+        invariant = proc.breakdown
+        if (sres <= tol).all() or invariant or cycles >= maxiter:
+            vals, X, tres = _verify(ctx, proc, mu[want], Yw, sigma)
+            if (tres <= tol).all():
+                reason = "invariant subspace" if invariant else "converged"
+                break
+            if cycles >= maxiter or invariant:
+                reason = "maxiter" if cycles >= maxiter else "invariant subspace"
+                break
+        # thick restart: keep the wanted invariant subspace of M (real Schur, ordered)
+        metric = {"LM": np.abs(mu), "LR": mu.real, "SR": -mu.real}[which]
+        thresh = np.sort(metric)[::-1][keep - 1]
+
+        def select(re, im, metric_fn=which, t=thresh):
+            z = re + 1j * im
+            v = {"LM": abs(z), "LR": z.real, "SR": -z.real}[metric_fn]
+            return v >= t - 1e-14 * max(abs(t), 1.0)
+
+        Tm, Z, sdim = sla.schur(Msm, output="real", sort=select)
+        sdim = int(min(sdim, m - 1))
+        if sdim < k:
+            sdim = min(keep, m - 1)
+        Zp = Z[:, :sdim]
+        proc.extend()                                # the pending Krylov vector q_{j+1}
+        pending = proc.Q[j].copy()
+        Xk = (Zp.T * proc.d[:j]).astype(proc.dtype) @ proc.Q[:j]
+        Sk, Pk = S @ Zp, P @ Zp
+        proc.start(None)
+        proc.Q[:sdim] = Xk
+        proc.Q[sdim] = pending
+        proc.d[:sdim] = 1.0
+        proc.S[:, :sdim] = Sk
+        proc.P[:, :sdim] = Pk
+        proc.sqr.add(Sk)
+        proc.j = sdim
+        proc.step(apply)        # on breakdown the kept vectors span an invariant subspace
+        its += not proc.breakdown
+    return EigsResult(
+        eigenvalues=vals, eigenvectors=X, converged=bool((tres <= tol).all()),
+        residual_norms=tres, iterations=its, restarts=cycles, reductions=ctx.reductions,
+        reason=reason, sketch_orthogonality=orth, history=history)
+
+
+def _verify(ctx, proc, mu, Yw, sigma):
+    """Ritz vectors ``V y`` (unit norm), eigenvalues of ``A``, true relative residuals.
+
+    ``2k`` products at most (real and imaginary parts) and one reduction.
+    """
+    vals = mu if sigma is None else sigma + 1.0 / mu
+    re = np.column_stack([proc.combine(Yw[:, i].real) for i in range(Yw.shape[1])])
+    im = np.column_stack([proc.combine(Yw[:, i].imag) for i in range(Yw.shape[1])])
+    cplx = np.iscomplexobj(vals) and np.abs(vals.imag).max() > 0
+    X = re + 1j * im if cplx else re
+    AX = np.column_stack([ctx.matvec(np.ascontiguousarray(re[:, i])) for i in range(re.shape[1])])
+    if cplx:
+        AX = AX + 1j * np.column_stack([ctx.matvec(np.ascontiguousarray(im[:, i]))
+                                        for i in range(im.shape[1])])
+    else:
+        vals = vals.real
+    R = AX - X * vals
+    buf = np.concatenate([(np.abs(R) ** 2).sum(axis=0), (np.abs(X) ** 2).sum(axis=0)])
+    ctx.reduce(buf)
+    if not np.isfinite(buf).all():
+        ctx.nonfinite("the eigenpair check")
+    kk = Yw.shape[1]
+    xn = np.sqrt(buf[kk:])
+    tres = np.sqrt(buf[:kk]) / (xn * np.maximum(np.abs(vals), np.finfo(float).tiny))
+    return vals, X / xn, tres
