@@ -64,7 +64,9 @@ def brgs(W_local, block_size, sketch=None, comm=None, *, intra="rcholqr", work_d
     Raises
     ------
     BreakdownError
-        On every rank, if a block is exactly rank deficient after projection.
+        On every rank, if a block is exactly rank deficient after projection (a zero
+        column). Numerically dependent columns get a tiny :math:`r_{jj}`, as in
+        :func:`rsketch.rgs`.
     ValueError, TypeError
         On every rank, for NaN/Inf, bad shapes, a bad ``block_size`` or ``intra``.
 
@@ -126,7 +128,8 @@ def _intra_rcholqr(Q, R, a, b, theta, comm):
     d = np.abs(np.diag(Rbb))
     if not (d > 0).all():
         raise agreed(BreakdownError(
-            f"brgs: block of columns {a}:{b} is exactly rank deficient after projection; "
+            f"brgs: block of columns {a}:{b} is exactly rank deficient after projection (a zero "
+            "column, or one exactly in the span of the previous columns); "
             "use intra='rgs' to locate the column, or rcholqr(..., pivoting=True) / cqrrpt"))
     Q[:, a:b] = right_solve(Q[:, a:b], Rbb)
     R[a:b, a:b] = Rbb

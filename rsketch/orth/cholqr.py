@@ -11,9 +11,20 @@ from __future__ import annotations
 import numpy as np
 
 from ..mpi import agreed, get_comm
-from ._common import BreakdownError, check_input, cholesky_upper, fused_allreduce, gram, require_finite, right_solve
+from ._common import (
+    BreakdownError,
+    check_input,
+    cholesky_upper,
+    fused_allreduce,
+    gram,
+    require_finite,
+    right_solve,
+    tri_rcond,
+)
 
 __all__ = ["cholqr", "cholqr2", "shifted_cholqr3"]
+
+_SQRT_U = float(np.sqrt(np.finfo(np.float64).eps / 2))
 
 
 def _cholqr_pass(X, comm, name, shift=0.0, *, overwrite=False):
@@ -23,10 +34,14 @@ def _cholqr_pass(X, comm, name, shift=0.0, *, overwrite=False):
     if shift:
         G[np.diag_indices_from(G)] += shift
     R, info = cholesky_upper(G)
-    if info != 0:
+    rcond = tri_rcond(R) if info == 0 else 0.0
+    # u κ(X)^2 >= 1: the factorization may exist on rounding errors, but Q has lost all
+    # orthogonality (and is garbage for a rank-deficient X): report it as a breakdown.
+    if info != 0 or rcond < _SQRT_U:
+        what = (f"the Gram matrix of {name} is not numerically positive definite (pivot {info} of {G.shape[0]})"
+                if info else f"cond({name}) ≈ {1 / max(rcond, 1e-300):.1e} >= u^(-1/2): Q would not be orthogonal")
         raise agreed(BreakdownError(
-            f"Cholesky QR: the Gram matrix of {name} is not numerically positive definite "
-            f"(pivot {info} of {G.shape[0]}); {name} is rank deficient or too ill-conditioned "
+            f"Cholesky QR: {what}; {name} is rank deficient or too ill-conditioned "
             "(condition number above ~1e8). Use shifted_cholqr3, rcholqr(..., reorth=True) or tsqr"))
     return right_solve(X, R, overwrite=overwrite), R
 
@@ -57,7 +72,9 @@ def cholqr(X_local, comm=None):
     Raises
     ------
     BreakdownError
-        On every rank, when the Gram matrix is not numerically positive definite.
+        On every rank, when the Gram matrix is not numerically positive definite, or
+        when :math:`\kappa(R) \ge u^{-1/2}` (estimated from ``R``): the loss of
+        orthogonality :math:`u\,\kappa(X)^2` would then be of order one.
     ValueError
         On every rank, for NaN/Inf or malformed input.
 

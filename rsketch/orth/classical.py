@@ -60,6 +60,8 @@ def _norm2(Q, j, comm, name):
 
 def _subtract_outer(A, x, y):
     """``A -= outer(x, y)`` in place on a Fortran-ordered block (BLAS ``ger``, no temporary)."""
+    if A.shape[0] == 0:          # a rank without rows
+        return
     ger = _blas.zgeru if np.iscomplexobj(A) else _blas.dger
     out = ger(-1.0, x, y, a=A, overwrite_a=1)
     if not np.shares_memory(out, A):  # pragma: no cover - only if A was not Fortran-contiguous

@@ -150,9 +150,13 @@ def rgs(W_local, sketch=None, comm=None, *, work_dtype=None):
     Raises
     ------
     BreakdownError
-        On every rank, if a column is zero or exactly dependent on the previous ones
-        (``r_jj == 0``); use :func:`rsketch.rcholqr` with ``pivoting=True`` or
-        :func:`rsketch.cqrrpt` for rank-deficient input.
+        On every rank, if a projected column is exactly zero (``r_jj == 0``: a zero
+        column, or one the sketch annihilates). A column that is only *numerically*
+        dependent on the previous ones gets a tiny :math:`r_{jj}` (of order
+        :math:`u\|w_j\|`), exactly as in Householder QR: ``W = QR`` still holds and
+        ``Q`` stays well conditioned, and the diagonal of ``R`` reveals the deficiency.
+        Use :func:`rsketch.rcholqr` with ``pivoting=True`` or :func:`rsketch.cqrrpt`
+        to sort dependent columns out.
     ValueError, TypeError
         On every rank, for NaN/Inf, shapes or a sketch smaller than ``m``.
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from mpi4py import MPI
 
-from ..mpi import get_comm
+from ..mpi import agreed, get_comm
+from ..validation import check_tall
 
 __all__ = ["tsqr"]
 
@@ -16,15 +17,21 @@ def tsqr(X_local, comm=None):
     Parameters
     ----------
     X_local : ndarray, shape (n_local, d)
-        This rank's rows (float or complex).
+        This rank's rows (float or complex; computed in float64/complex128).
     comm : mpi4py.MPI.Comm, optional
+
+    Raises
+    ------
+    ValueError
+        On every rank, for malformed input or NaN/Inf on any rank.
 
     Returns
     -------
     Q_local : ndarray, shape (n_local, r)
         This rank's rows of ``Q`` with orthonormal columns, ``r = min(n, d)``.
     R : ndarray, shape (r, d)
-        Upper triangular, identical on every rank.
+        Upper triangular with a real non-negative diagonal (the unique QR factor of a
+        full-rank ``X``, whatever the number of ranks), identical on every rank.
 
     Notes
     -----
@@ -43,21 +50,29 @@ def tsqr(X_local, comm=None):
     True
     """
     comm = get_comm(comm)
-    X = np.asarray(X_local)
-    if X.ndim != 2:
-        raise ValueError(f"X_local must be 2-D, got {X.ndim}-D")
+    X, layout, vector, out_dtype = check_tall(X_local, comm, "X_local", min_rows=1)
+    if vector:
+        raise agreed(ValueError("X_local must be 2-D (local rows x columns), got a vector"))
     d = X.shape[1]
-    Qi, Ri = np.linalg.qr(X, mode="reduced")
+    Qi, Ri = np.linalg.qr(np.asarray(X, dtype=out_dtype), mode="reduced")
     ri = Ri.shape[0]
     size = comm.Get_size()
     if size == 1:
         stack, counts = Ri, np.array([ri])
     else:
-        counts = np.array(comm.allgather(ri), dtype=np.int64)
+        counts = np.minimum(layout.counts, d)      # rows of each rank's R, known everywhere
         stack = np.empty((int(counts.sum()), d), dtype=Ri.dtype)
         offs = np.concatenate(([0], np.cumsum(counts)[:-1])) * d
         comm.Allgatherv(np.ascontiguousarray(Ri),
                         [stack, counts * d, offs, MPI._typedict[Ri.dtype.char]])
+    if not np.isfinite(stack).all():       # NaN/Inf on any rank reach every rank's stack
+        raise agreed(ValueError("X_local contains NaN or Inf on at least one rank (TSQR's R is not finite)"))
     Qh, R = np.linalg.qr(stack, mode="reduced")
+    # A non-negative diagonal makes the factorization unique, so the result does not
+    # depend on the number of ranks (Householder's signs do).
+    d = np.diag(R)
+    absd = np.abs(d)
+    phase = np.where(absd > 0, d / np.where(absd > 0, absd, 1), 1)
+    R = phase.conj()[:, None] * R
     lo = int(counts[: comm.Get_rank()].sum())
-    return Qi @ Qh[lo:lo + ri], R
+    return Qi @ (Qh[lo:lo + ri] * phase), R

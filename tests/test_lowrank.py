@@ -1,0 +1,153 @@
+"""Randomized SVD and Nyström against numpy.linalg.svd / eigh."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from mpi4py import MPI
+
+import rsketch as rs
+
+SELF = MPI.COMM_SELF
+
+
+def decaying(n, d, decay, seed=0, dtype=np.float64):
+    g = np.random.default_rng(seed)
+    r = min(n, d)
+    U, _ = np.linalg.qr(g.standard_normal((n, r)))
+    V, _ = np.linalg.qr(g.standard_normal((d, r)))
+    s = decay ** np.arange(r)
+    A = (U * s) @ V.T
+    if np.dtype(dtype).kind == "c":
+        A = A + 1j * (U * s) @ np.linalg.qr(g.standard_normal((d, r)))[0].T
+    return A.astype(dtype), s
+
+
+@pytest.mark.parametrize("shape", [(800, 60), (60, 500)])
+@pytest.mark.parametrize("orth", ["tsqr", "rcholqr"])
+def test_rsvd_matches_numpy_svd(shape, orth):
+    A, _ = decaying(*shape, decay=0.7)
+    U, s, Vt = rs.rsvd(A, 8, comm=SELF, orth=orth)
+    Ur, sr, Vtr = np.linalg.svd(A, full_matrices=False)
+    # gap sigma_9 / sigma_8 = 0.7 with l = 18, q = 2: error ~ (sigma_19/sigma_8)^5-ish, far below 1e-10
+    np.testing.assert_allclose(s, sr[:8], rtol=1e-10)
+    np.testing.assert_allclose(np.abs(np.sum(U * Ur[:, :8], axis=0)), 1.0, atol=1e-8)
+    np.testing.assert_allclose(np.abs(np.sum(Vt * Vtr[:8], axis=1)), 1.0, atol=1e-8)
+    np.testing.assert_allclose(U.T @ U, np.eye(8), atol=1e-12)
+
+
+def test_rsvd_error_follows_the_spectrum_gap():
+    """Slow decay (flat spectrum): the singular values are accurate only to the gap,
+    and the approximation error is close to the optimal sigma_{k+1}."""
+    A, s_true = decaying(1000, 200, decay=0.99)
+    k = 10
+    U, s, Vt = rs.rsvd(A, k, oversample=10, power_iters=3, comm=SELF)
+    err = np.linalg.norm(A - (U * s) @ Vt, 2)
+    assert err < 1.5 * s_true[k]
+    assert np.all(s <= s_true[:k] * (1 + 1e-12))
+    assert np.all(s >= s_true[:k] * 0.95)
+
+
+def test_rsvd_complex_and_any_sketch():
+    A, _ = decaying(400, 50, decay=0.5, dtype=np.complex128)
+    sr = np.linalg.svd(A, compute_uv=False)
+    for S in (rs.SparseSign(16, seed=2), rs.Rademacher(16, seed=2), rs.SRHT(16, seed=1)):
+        U, s, Vt = rs.rsvd(A, 6, sketch=S, comm=SELF)
+        np.testing.assert_allclose(s, sr[:6], rtol=1e-9)
+        np.testing.assert_allclose((U * s) @ Vt, (U * s) @ Vt, atol=0)
+        assert np.linalg.norm(A - (U * s) @ Vt, 2) < 1.01 * sr[6]
+
+
+def test_rsvd_rank_deficient_input_is_fine():
+    g = np.random.default_rng(0)
+    A = g.standard_normal((300, 3)) @ g.standard_normal((3, 40))         # rank 3
+    for orth in ("tsqr", "rcholqr"):
+        U, s, Vt = rs.rsvd(A, 5, comm=SELF, orth=orth)
+        sr = np.linalg.svd(A, compute_uv=False)
+        np.testing.assert_allclose(s[:3], sr[:3], rtol=1e-10)
+        assert np.all(np.isfinite(U)) and np.all(s[3:] < 1e-12 * s[0])
+
+
+def test_rsvd_bad_inputs():
+    A = np.ones((50, 10))
+    with pytest.raises(ValueError, match="rank"):
+        rs.rsvd(A, 11, comm=SELF)
+    with pytest.raises(ValueError, match="oversample"):
+        rs.rsvd(A, 2, oversample=-1, comm=SELF)
+    with pytest.raises(ValueError, match="power_iters"):
+        rs.rsvd(A, 2, power_iters=-1, comm=SELF)
+    with pytest.raises(ValueError, match="orth"):
+        rs.rsvd(A, 2, comm=SELF, orth="qr")
+    with pytest.raises(ValueError, match="fewer than rank"):
+        rs.rsvd(A, 5, sketch=rs.Gaussian(3), comm=SELF)
+    A[3, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        rs.rsvd(A, 2, comm=SELF)
+
+
+def spd(n, decay, seed=0):
+    g = np.random.default_rng(seed)
+    V, _ = np.linalg.qr(g.standard_normal((n, n)))
+    lam = decay ** np.arange(n)
+    return (V * lam) @ V.T, lam
+
+
+class MatvecOnly:
+    """An operator known only by its matvec (and its layout)."""
+
+    def __init__(self, A):
+        self.A = A
+        self.layout = rs.Layout(A.shape[0], SELF)
+        self.calls = 0
+
+    def matvec(self, x):
+        self.calls += 1
+        return self.A @ x
+
+
+@pytest.mark.parametrize("kind", ["ndarray", "sparse", "matvec"])
+@pytest.mark.parametrize("sketch", [None, rs.SparseSign(30, seed=3), rs.BlockSRHT(30, seed=3)])
+def test_nystrom_matches_eigh(kind, sketch):
+    A, lam_true = spd(300, 0.6)
+    op = {"ndarray": A, "sparse": sp.csr_matrix(A), "matvec": MatvecOnly(A)}[kind]
+    U, lam = rs.nystrom(op, 6, oversample=24, sketch=sketch, comm=SELF)
+    w, V = np.linalg.eigh(A)
+    w, V = w[::-1], V[:, ::-1]
+    # Nystrom with l = 30 test vectors: errors of the order of the tail lambda_31 = 0.6^30
+    assert np.all(np.abs(lam - w[:6]) <= 50 * w[30])
+    np.testing.assert_allclose(np.abs(np.sum(U * V[:, :6], axis=0)), 1.0, atol=1e-4)
+    np.testing.assert_allclose(U.T @ U, np.eye(6), atol=1e-12)
+    assert np.all(np.diff(lam) <= 0) and np.all(lam >= 0)
+
+
+def test_nystrom_low_rank_psd_is_exact_and_nonnegative():
+    g = np.random.default_rng(1)
+    B = g.standard_normal((200, 4))
+    A = B @ B.T                                             # rank 4, PSD
+    U, lam = rs.nystrom(A, 6, comm=SELF)
+    w = np.linalg.eigvalsh(A)[::-1]
+    np.testing.assert_allclose(lam[:4], w[:4], rtol=1e-10)
+    assert np.all(lam[4:] >= 0) and np.all(lam[4:] < 1e-10 * lam[0])
+    np.testing.assert_allclose((U * lam) @ U.T, A, atol=1e-9 * lam[0])
+
+
+def test_nystrom_rejects_indefinite_and_bad_operators():
+    A, _ = spd(100, 0.8)
+    with pytest.raises(ValueError, match="positive semi-definite"):
+        rs.nystrom(-A, 3, comm=SELF)
+    with pytest.raises(ValueError, match="square"):
+        rs.nystrom(np.ones((10, 7)), 2, comm=SELF)
+    with pytest.raises(TypeError, match="matvec"):
+        rs.nystrom("A", 2, comm=SELF)
+
+    class NoLayout:
+        def matvec(self, x):
+            return x
+
+    with pytest.raises(TypeError, match="n_local"):
+        rs.nystrom(NoLayout(), 2, comm=SELF)
+    U, lam = rs.nystrom(NoLayout(), 2, comm=SELF, n_local=20)       # the identity
+    np.testing.assert_allclose(lam, 1.0, rtol=1e-12)
+    B = A.copy()
+    B[2, 2] = np.inf
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        rs.nystrom(B, 2, comm=SELF)
