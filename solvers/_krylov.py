@@ -57,6 +57,11 @@ class KrylovResult:
         Largest ``‖I − (ΘV)ᵀ(ΘV)‖₂`` over the cycles (randomized methods): the stability
         monitor of randomized Gram–Schmidt. ``None`` for the classical methods.
     method : str
+    residual_checks : int
+        Reductions spent on true residual norms alone (when an estimate predicted
+        convergence); the other restart residuals are summed in the next cycle's first
+        reduction. ``reductions = iterations + residual_checks + validation`` for the
+        randomized methods.
     warnings : list of str
         Loss of stability and similar conditions worth a look, also when converged.
     """
@@ -74,6 +79,7 @@ class KrylovResult:
     sketch_orthogonality: float | None = None
     method: str = ""
     warnings: list = field(default_factory=list)
+    residual_checks: int = 0
 
     @property
     def reductions_per_iteration(self):

@@ -223,7 +223,7 @@ def block_rgmres(A, B, X0=None, *, rtol=1e-8, atol=0.0, restart=20, maxiter=None
     tol = np.zeros(p)
     reason = None
     orth = 0.0
-    last_check = np.full(p, np.inf)
+    checks = 0
 
     def residuals(cols):
         if ctx.x_zero:
@@ -307,8 +307,10 @@ def block_rgmres(A, B, X0=None, *, rtol=1e-8, atol=0.0, restart=20, maxiter=None
         Rres = residuals(active)
         if (est[upd] <= tol[active]).all() or proc.breakdown or its >= maxiter:
             nr = ctx.reduce((Rres * Rres).sum(axis=0))
+            checks += 1
             if not np.isfinite(nr).all():
                 ctx.nonfinite("the true residual")
+            start = rnorm[active].copy()          # at the start of this cycle
             rnorm[active] = np.sqrt(nr)
             true_hist.append((its, rnorm.copy()))
             if (rnorm <= tol).all():
@@ -317,11 +319,10 @@ def block_rgmres(A, B, X0=None, *, rtol=1e-8, atol=0.0, restart=20, maxiter=None
             if its >= maxiter:
                 reason = "maxiter"
                 break
-            stalled = (rnorm[active] > tol[active]) & (rnorm[active] > 0.5 * last_check[active])
-            if stalled.any():
+            stalled = (rnorm[active] > tol[active]) & (rnorm[active] > (1.0 - 1e-3) * start)
+            if stalled.any():     # no progress in a cycle whose estimate met the tolerance
                 reason = "stagnation"
                 break
-            last_check[active] = rnorm[active]
             keep = rnorm[active] > tol[active]
             active, Rres = active[keep], Rres[:, keep]
     warnings = []
@@ -331,4 +332,5 @@ def block_rgmres(A, B, X0=None, *, rtol=1e-8, atol=0.0, restart=20, maxiter=None
         x=X, converged=bool((rnorm <= tol).all()), iterations=its, residual_norms=np.array(hist),
         reductions=ctx.reductions, reason=reason, residual_norm=rnorm.copy(),
         true_residual_norms=true_hist, timings=ctx.elapsed(), restarts=cycles,
-        sketch_orthogonality=orth, method="block_rgmres", warnings=warnings)
+        sketch_orthogonality=orth, method="block_rgmres", warnings=warnings,
+        residual_checks=checks)

@@ -1,0 +1,69 @@
+"""Shared helpers of the Krylov tests: a communicator that counts collectives, references."""
+
+import numpy as np
+from mpi4py import MPI
+
+from solvers import make_problem
+
+# Collectives that synchronize all ranks (what the solvers count as reductions).
+_COLLECTIVES = ("Allreduce", "allreduce", "Allgather", "allgather", "Allgatherv", "bcast",
+                "Bcast", "Reduce", "reduce", "Iallreduce")
+
+
+class CountingComm(MPI.Intracomm):
+    """``COMM_WORLD`` (same handle) that counts every global collective called on it.
+
+    An independent count of what a solver does, to compare with its ``reductions``.
+    """
+
+    def __new__(cls, comm=None):
+        self = super().__new__(cls, MPI.COMM_WORLD if comm is None else comm)
+        self.calls = []
+        return self
+
+
+def _counted(name):
+    def method(self, *args, **kwargs):
+        self.calls.append(name)
+        return getattr(MPI.Intracomm, name)(self, *args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+for _name in _COLLECTIVES:
+    setattr(CountingComm, _name, _counted(_name))
+
+
+def system(name="convdiff2d", n=20, **params):
+    """A small test system as a global SciPy CSR matrix and right-hand side."""
+    prob = make_problem(name, n, comm=MPI.COMM_SELF, **params)
+    return prob.A.to_scipy(), prob.b
+
+
+def krylov_basis(A, b, m):
+    """Orthonormal basis of span{b, Ab, ..., A^{m-1} b} (dense, by QR): an independent reference."""
+    K = np.empty((b.size, m))
+    v = b / np.linalg.norm(b)
+    for i in range(m):
+        K[:, i] = v
+        v = A @ v
+        v /= np.linalg.norm(v)
+    return np.linalg.qr(K)[0]
+
+
+def sketched_lstsq_iterate(A, b, m, sketch):
+    """``x = K y``, ``y = argmin ‖Θ(b − A K y)‖`` with the explicit sketch matrix."""
+    K = krylov_basis(A, b, m)
+    T = sketch.to_dense(b.size, MPI.COMM_SELF)
+    y = np.linalg.lstsq(T @ (A @ K), T @ b, rcond=None)[0]
+    return K @ y
+
+
+def sketched_galerkin_iterate(A, b, m, sketch):
+    """``x = K y`` with ``(ΘK)ᵀ Θ(b − A K y) = 0`` (sketched Galerkin condition)."""
+    K = krylov_basis(A, b, m)
+    T = sketch.to_dense(b.size, MPI.COMM_SELF)
+    SK = T @ K
+    y = np.linalg.solve(SK.T @ (T @ (A @ K)), SK.T @ (T @ b))
+    return K @ y
