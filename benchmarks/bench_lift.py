@@ -99,7 +99,8 @@ def part_matrices(args):
     for m, n in args.shapes:
         W = synthetic_weight(m, n, seed=m + n)
         k = resolve_k((m, n), density=args.density)
-        t_svd, (Ue, se, Vte) = best_time(lambda: np.linalg.svd(W, full_matrices=False), 1)
+        t_svd, (Ue, se, Vte) = best_time(lambda: np.linalg.svd(W, full_matrices=False),
+                                         args.svd_repeat)
         r = args.rank
         t_sel, exact_idx = best_time(
             lambda: mask_from_factors(Ue[:, :r], se[:r], Vte[:r], k, comm=MPI.COMM_SELF), 1)
@@ -229,41 +230,61 @@ def _checkpoints():
 
 
 def part_overlap(args):
+    import ml_dtypes
+
     out = {}
+    grid_ranks = [r for r in (32, 128) if r in args.overlap_ranks]
     for label, path in _checkpoints().items():
         with open_checkpoint(path) as ckpt:
             infos = select_matrices(ckpt)
-            if args.max_matrices:
-                infos = infos[::max(1, len(infos) // args.max_matrices)]
-            per_rank = {r: {"magnitude": [], "exact": []} for r in args.overlap_ranks}
+            if args.max_matrices and len(infos) > args.max_matrices:
+                infos = infos[::-(-len(infos) // args.max_matrices)]
+            per_rank = {r: {"magnitude": [], "exact": [], "bf16": []} for r in args.overlap_ranks}
+            grid = {(r, over, q): [] for r in grid_ranks for over, q in args.grid_configs}
             for info in infos:
-                W = ckpt.read(info.name).astype(np.float64)
+                W = ckpt.read(info.name, dtype=np.float64)
                 k = resolve_k(W.shape, density=args.density)
                 U, s, Vt = np.linalg.svd(W, full_matrices=False)
-                mag = mask_from_factors(U, s, Vt, k, comm=MPI.COMM_SELF)  # rank min(m, n): W itself
+                # the same weights stored in bfloat16: how much the exact mask itself moves
+                Wb = W.astype(np.float32).astype(ml_dtypes.bfloat16).astype(np.float64)
+                Ub, sb, Vtb = np.linalg.svd(Wb, full_matrices=False)
+                mag = mask_from_factors(U, s, Vt, k)          # rank min(m, n): W itself
                 for r in args.overlap_ranks:
-                    if r > min(W.shape):
+                    if r >= min(W.shape):
                         continue
-                    exact = mask_from_factors(U[:, :r], s[:r], Vt[:r], k, comm=MPI.COMM_SELF)
-                    Ur, sr, Vr = low_rank_factors(W, r, method="rsvd", seed=0, comm=MPI.COMM_SELF)
-                    rand = mask_from_factors(Ur, sr, Vr, k, comm=MPI.COMM_SELF)
+                    exact = mask_from_factors(U[:, :r], s[:r], Vt[:r], k)
+                    rand = mask_from_factors(*low_rank_factors(W, r, seed=0, comm=MPI.COMM_SELF), k)
                     per_rank[r]["magnitude"].append(jaccard(exact, mag))
                     per_rank[r]["exact"].append(jaccard(rand, exact))
-        out[label] = {
-            "matrices": len(infos), "density": args.density,
-            "ranks": [r for r in args.overlap_ranks if per_rank[r]["magnitude"]],
-            "jaccard_principal_vs_magnitude": [float(np.mean(per_rank[r]["magnitude"]))
-                                               for r in args.overlap_ranks if per_rank[r]["magnitude"]],
-            "jaccard_rsvd_vs_exact_mean": [float(np.mean(per_rank[r]["exact"]))
-                                           for r in args.overlap_ranks if per_rank[r]["exact"]],
-            "jaccard_rsvd_vs_exact_min": [float(np.min(per_rank[r]["exact"]))
-                                          for r in args.overlap_ranks if per_rank[r]["exact"]]}
+                    per_rank[r]["bf16"].append(jaccard(mask_from_factors(Ub[:, :r], sb[:r], Vtb[:r], k),
+                                                       exact))
+                    for over, q in args.grid_configs:
+                        if r in grid_ranks:
+                            f = low_rank_factors(W, r, oversample=r if over == "r" else int(over),
+                                                 power_iters=q, seed=0, comm=MPI.COMM_SELF)
+                            grid[(r, over, q)].append(jaccard(mask_from_factors(*f, k), exact))
+        ranks = [r for r in args.overlap_ranks if per_rank[r]["magnitude"]]
+        stat = {key: [float(f(per_rank[r][name])) for r in ranks]
+                for key, name, f in (("jaccard_principal_vs_magnitude", "magnitude", np.mean),
+                                     ("jaccard_rsvd_vs_exact_mean", "exact", np.mean),
+                                     ("jaccard_rsvd_vs_exact_min", "exact", np.min),
+                                     ("jaccard_bf16_vs_exact_mean", "bf16", np.mean),
+                                     ("jaccard_bf16_vs_exact_min", "bf16", np.min))}
+        out[label] = {"matrices": len(infos), "density": args.density, "ranks": ranks, **stat,
+                      "settings_grid": [{"rank": r, "oversample": over, "power_iters": q,
+                                         "mean": float(np.mean(v)), "min": float(np.min(v))}
+                                        for (r, over, q), v in grid.items() if v]}
         o = out[label]
         print(f"{label}: {o['matrices']} matrices, density {args.density}", flush=True)
-        for r, a, b, c in zip(o["ranks"], o["jaccard_principal_vs_magnitude"],
-                              o["jaccard_rsvd_vs_exact_mean"], o["jaccard_rsvd_vs_exact_min"]):
-            print(f"  r = {r:>4}: J(principal, magnitude) = {a:.3f}   J(rsvd, exact) = {b:.4f} "
-                  f"(min {c:.4f})", flush=True)
+        for i, r in enumerate(ranks):
+            print(f"  r = {r:>4}: J(principal, magnitude) = {o['jaccard_principal_vs_magnitude'][i]:.3f}"
+                  f"   J(rsvd, exact) = {o['jaccard_rsvd_vs_exact_mean'][i]:.4f} "
+                  f"(min {o['jaccard_rsvd_vs_exact_min'][i]:.4f})"
+                  f"   J(exact of bf16 W, exact) = {o['jaccard_bf16_vs_exact_mean'][i]:.4f} "
+                  f"(min {o['jaccard_bf16_vs_exact_min'][i]:.4f})", flush=True)
+        for g in o["settings_grid"]:
+            print(f"  r = {g['rank']:>4}, oversample {g['oversample']:>3}, q = {g['power_iters']}: "
+                  f"J(rsvd, exact) mean {g['mean']:.4f} min {g['min']:.4f}", flush=True)
     _plot(out, ROOT / "docs" / "lift_overlap_vs_rank.png")
     return out
 
@@ -279,8 +300,11 @@ def _plot(out, png):
         axes[0].plot(o["ranks"], o["jaccard_principal_vs_magnitude"], "o-", label=label)
         axes[1].plot(o["ranks"], o["jaccard_rsvd_vs_exact_mean"], "o-", label=f"{label}, mean")
         axes[1].plot(o["ranks"], o["jaccard_rsvd_vs_exact_min"], "x--", label=f"{label}, min")
+        axes[1].plot(o["ranks"], o["jaccard_bf16_vs_exact_mean"], ":", color="gray",
+                     label=f"{label}: exact mask of bf16-rounded W, mean")
     axes[0].set_title("principal-weight mask vs magnitude mask")
-    axes[1].set_title("randomized (defaults: l = 2r, q = %d) vs exact mask" % DEFAULT_POWER_ITERS)
+    axes[1].set_title("randomized (defaults: l = r + max(r, 128), q = %d) vs exact"
+                      % DEFAULT_POWER_ITERS, fontsize=10)
     for ax in axes:
         ax.set_xscale("log", base=2)
         ax.set_xlabel("rank r of the approximation")
@@ -307,17 +331,22 @@ def main(argv=None):
     ap.add_argument("--part", choices=["all", "matrices", "block", "overlap"], default="all")
     ap.add_argument("--rank", type=int, default=128)
     ap.add_argument("--density", type=float, default=0.05)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=3, help="repetitions of the randomized SVD")
+    ap.add_argument("--svd-repeat", type=int, default=2, help="repetitions of numpy.linalg.svd")
     ap.add_argument("--shapes", type=lambda s: tuple(int(x) for x in s.split("x")), nargs="+",
                     default=[(4096, 4096), (11008, 4096)])
     ap.add_argument("--configs", type=_config, nargs="+",
-                    default=[("10", 2), ("r", 2), ("r", 4), ("r", 6)],
+                    default=[("10", 2), ("r", 2), ("r", 4), ("r", 6), ("r", 8)],
                     help="randomized SVD settings OVERSAMPLE:POWER_ITERS (OVERSAMPLE 'r' = rank); "
-                         "10:2 is rsketch.rsvd's default, r:4 the default of rsketch.lift")
+                         "10:2 is rsketch.rsvd's default, r:6 the default of rsketch.lift at "
+                         "rank >= 128")
+    ap.add_argument("--grid-configs", type=_config, nargs="+",
+                    default=[("10", 2), ("r", 4), ("r", 6), ("128", 4), ("128", 6), ("128", 8)],
+                    help="overlap part: settings compared at r = 32 and 128")
     ap.add_argument("--block-ranks", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--overlap-ranks", type=int, nargs="+", default=[4, 8, 16, 32, 64, 128, 256])
-    ap.add_argument("--max-matrices", type=int, default=None,
-                    help="overlap part: analyse about this many matrices per checkpoint")
+    ap.add_argument("--max-matrices", type=int, default=40,
+                    help="overlap part: analyse at most this many matrices per checkpoint (evenly spread)")
     ap.add_argument("--out", default=None, help="results directory (default benchmarks/results)")
     ap.add_argument("--block-worker", help=argparse.SUPPRESS)
     ap.add_argument("--worker-out", help=argparse.SUPPRESS)

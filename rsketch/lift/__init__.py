@@ -8,6 +8,7 @@ mask file (:mod:`.io`). ``rsketch lift`` is the command-line driver. See ``docs/
 
 from .checkpoint import Checkpoint, TensorInfo, open_checkpoint, upcast
 from .masks import (
+    DEFAULT_MIN_OVERSAMPLE,
     DEFAULT_POWER_ITERS,
     METHODS,
     MatrixReport,
@@ -36,6 +37,7 @@ __all__ = [
     "select_matrices",
     "METHODS",
     "DEFAULT_POWER_ITERS",
+    "DEFAULT_MIN_OVERSAMPLE",
     "resolve_k",
     "low_rank_factors",
     "principal_weights",

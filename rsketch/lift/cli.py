@@ -33,8 +33,8 @@ def add_arguments(parser):
     parser.add_argument("--method", choices=METHODS, default="rsvd",
                         help="randomized (default) or exact SVD")
     parser.add_argument("--oversample", type=int, default=None,
-                        help="extra sketch columns of the randomized SVD (default: rank, i.e. "
-                             "2*rank columns)")
+                        help="extra sketch columns of the randomized SVD "
+                             "(default max(rank, 128))")
     parser.add_argument("--power-iters", type=int, default=DEFAULT_POWER_ITERS,
                         help=f"power iterations of the randomized SVD (default {DEFAULT_POWER_ITERS})")
     parser.add_argument("--seed", type=int, default=0)

@@ -33,6 +33,7 @@ from .topk import block_rows, merge_over_ranks, top_k_indices
 __all__ = [
     "METHODS",
     "DEFAULT_POWER_ITERS",
+    "DEFAULT_MIN_OVERSAMPLE",
     "resolve_k",
     "low_rank_factors",
     "principal_weights",
@@ -50,7 +51,9 @@ METHODS = ("rsvd", "svd")
 #: Power iterations of the randomized SVD. Weight matrices have flat spectra (the gap
 #: sigma_r / sigma_{r+1} is often below 1.003), so masks need a well-converged subspace:
 #: see docs/lift.md for the measured overlap with the exact masks.
-DEFAULT_POWER_ITERS = 4
+DEFAULT_POWER_ITERS = 6
+#: Smallest default oversampling: the sketch has ``rank + max(rank, 128)`` columns.
+DEFAULT_MIN_OVERSAMPLE = 128
 _RANDOM_MASK_STREAM = 101  # RandomStream purpose of the random baseline (not a sketch)
 
 
@@ -134,9 +137,10 @@ def low_rank_factors(W_local, rank, *, method="rsvd", oversample=None,
         columns seeded by ``seed`` and ``power_iters`` power iterations. ``"svd"``: exact,
         LAPACK ``gesdd`` (after a TSQR of the rows on more than one rank).
     oversample : int, optional
-        Extra sketch columns; ``None`` (default) means ``rank``, i.e. ``2 * rank`` columns
-        as in LIFT's own randomized variant (``torch.svd_lowrank(q=2r)``). Capped so that
-        the sketch has at most ``min(m, n)`` columns.
+        Extra sketch columns; ``None`` (default) means ``max(rank, 128)``: at least the
+        ``2 * rank`` columns of LIFT's own randomized variant (``torch.svd_lowrank(q=2r)``),
+        and at least 128 extra, which flat spectra need at small ranks. Capped so that the
+        sketch has at most ``min(m, n)`` columns.
     power_iters : int
         Power iterations (default :data:`DEFAULT_POWER_ITERS`).
     comm : mpi4py.MPI.Comm, optional
@@ -173,7 +177,7 @@ def low_rank_factors(W_local, rank, *, method="rsvd", oversample=None,
     from ..lowrank import rsvd  # issue 3: the distributed randomized SVD
     from ..sketch import Gaussian
 
-    over = r if oversample is None else int(oversample)
+    over = max(r, DEFAULT_MIN_OVERSAMPLE) if oversample is None else int(oversample)
     over = max(0, min(over, min(m, n) - r))
     U, s, Vt = rsvd(W, r, oversample=over, power_iters=int(power_iters),
                     sketch=Gaussian(r + over, seed=seed), comm=comm)
@@ -297,8 +301,9 @@ def principal_weights(W, rank, *, k=None, density=None, lora_rank=None, largest=
         Randomized (:func:`rsketch.rsvd`) or exact (LAPACK) low-rank approximation.
     oversample, power_iters, seed
         Randomized SVD parameters: sketch size ``rank + oversample`` (default
-        ``2 * rank``), number of power iterations (default :data:`DEFAULT_POWER_ITERS`),
-        seed of the Gaussian sketch (see :func:`low_rank_factors`).
+        ``rank + max(rank, 128)``), number of power iterations (default
+        :data:`DEFAULT_POWER_ITERS`), seed of the Gaussian sketch (see
+        :func:`low_rank_factors`).
     return_indices : bool
         Return the sorted flat indices instead of a boolean mask.
 
