@@ -1,0 +1,163 @@
+"""What ``rsketch solve`` and ``rsketch eigs`` share: the system, the sketch, atomic output."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+import rsketch as rs
+from rsketch.mpi import agreed
+
+from .problems import PROBLEMS, load_matrix_market, load_vector_market, make_problem
+
+
+def add_system_arguments(parser):
+    """The operator: a Matrix Market file or a built-in problem."""
+    src = parser.add_argument_group("system")
+    src.add_argument("matrix", nargs="?", default=None,
+                     help="Matrix Market file (.mtx[.gz]); default: the built-in --problem")
+    src.add_argument("--problem", default="convdiff3d", choices=sorted(PROBLEMS),
+                     help="built-in problem (default convdiff3d)")
+    src.add_argument("--n", type=int, default=64,
+                     help="grid points per direction of the built-in problem (default 64)")
+    src.add_argument("--peclet", type=float, default=100.0,
+                     help="Péclet number of the convection-diffusion problems (default 100)")
+    src.add_argument("--scheme", default="central", choices=("central", "upwind"))
+    src.add_argument("--wind", type=_floats, default=None,
+                     help="wind direction, comma-separated (default 1,1[,1]: symmetric grids "
+                          "have double eigenvalues; e.g. 1,0.37 separates them)")
+
+
+def add_sketch_arguments(parser):
+    sk = parser.add_argument_group("sketch (randomized methods)")
+    sk.add_argument("--sketch", default="sparse", choices=sorted(rs.SKETCH_KINDS),
+                    help="sketch kind (default sparse sign)")
+    sk.add_argument("--sketch-size", type=int, default=None,
+                    help="sketch rows k (default 2 * (basis size))")
+    sk.add_argument("--nnz", type=int, default=4, help="nonzeros per column of the sparse sign sketch")
+    sk.add_argument("--seed", type=int, default=0)
+    sk.add_argument("--basis-dtype", default="float64", choices=("float64", "float32"),
+                    help="precision of the stored Krylov basis (default float64)")
+
+
+def _floats(text):
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def build_sketch(args, dim):
+    """The sketch chosen on the command line for a basis of ``dim`` vectors."""
+    k = 2 * dim if args.sketch_size is None else args.sketch_size
+    options = {"nnz": min(args.nnz, k)} if args.sketch == "sparse" else {}
+    try:
+        return rs.make_sketch(args.sketch, k, seed=args.seed, **options)
+    except (TypeError, ValueError) as exc:
+        raise agreed(ValueError(str(exc))) from None   # same argv on every rank
+
+
+def load_system(args, comm):
+    """``(A, b, description)``: a DistCSR, this rank's rows of ``b``, a one-line summary."""
+    if args.matrix is not None:
+        A = load_matrix_market(args.matrix, comm)
+        if getattr(args, "rhs", None):
+            b = load_vector_market(args.rhs, A.layout)
+        else:   # b = A·1: the exact solution is known
+            b = A.matvec(np.ones(A.layout.local_size))
+        return A, np.asarray(b, dtype=np.float64), f"{Path(args.matrix).name}, n = {A.layout.n}"
+    params = {}
+    if args.problem.startswith("convdiff"):
+        params = {"peclet": args.peclet, "scheme": args.scheme, "wind": args.wind}
+    prob = make_problem(args.problem, args.n, comm, **params)
+    desc = f"{args.problem} with {args.n} points per direction, n = {prob.A.layout.n}"
+    if params:
+        desc += f", Péclet {args.peclet:g} ({args.scheme})"
+    return prob.A, prob.b, desc
+
+
+def write_atomic(path, data, comm, binary=False):
+    """Rank 0 writes ``data`` (str/bytes, or a callable taking a path) to ``path`` atomically."""
+    if comm.Get_rank() != 0:
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    try:
+        if callable(data):
+            os.close(fd)
+            data(tmp)
+        else:
+            with os.fdopen(fd, "wb" if binary else "w") as fh:
+                fh.write(data)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)      # mkstemp creates 0600; give the usual mode
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def history_text(path, runs):
+    """JSON (``.json``) or CSV (any other suffix) text of residual histories.
+
+    ``runs`` is a list of dicts with ``method`` and ``residual_norms`` (plus any other
+    JSON-able fields, kept in the JSON form).
+    """
+    if str(path).endswith(".json"):
+        return json.dumps(runs, indent=2, default=_jsonable)
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["method", "iteration", "residual_norm"])
+    for run in runs:
+        for i, r in enumerate(run["residual_norms"]):
+            w.writerow([run["method"], i, repr(float(r))])
+    return out.getvalue()
+
+
+def _jsonable(obj):
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    if isinstance(obj, complex):
+        return [obj.real, obj.imag]
+    return str(obj)
+
+
+def plot_histories(path, runs, comm, title, ylabel="relative residual norm", xlabel="iteration"):
+    """Convergence plot (matplotlib, Agg) written atomically by rank 0."""
+    if comm.Get_rank() != 0:
+        return
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise agreed(ValueError("--plot needs matplotlib (pip install rsketch[plot])")) from None
+
+    def draw(tmp):
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        for run in runs:
+            r = np.asarray(run["residual_norms"], dtype=float)
+            ax.semilogy(np.arange(r.size), r / run.get("scale", 1.0), label=run["label"])
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(tmp, format="png", dpi=110)
+        plt.close(fig)
+
+    write_atomic(path, draw, comm)
