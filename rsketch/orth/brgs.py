@@ -17,6 +17,7 @@ from ._common import (
     check_input,
     check_sketch,
     default_sketch,
+    fortran_copy,
     fused_allreduce,
     householder_qr,
     require_finite,
@@ -104,7 +105,7 @@ def brgs(W_local, block_size, sketch=None, comm=None, *, intra="rcholqr", work_d
     sketch = default_sketch(m, RGS_SKETCH_FACTOR) if sketch is None else check_sketch(sketch, m)
     wdt = work_dtype_for(work_dtype, out_dtype)
     theta = LocalSketch(sketch, layout, cache=True)
-    Q = np.array(W, dtype=wdt, order="F", copy=True)
+    Q = fortran_copy(W, wdt)
     (P,) = fused_allreduce([theta.partial(W)], comm)
     require_finite(P, "the sketch", "W_local")
     R = np.zeros((m, m), dtype=P.dtype)
@@ -131,7 +132,9 @@ def _intra_rcholqr(Q, R, a, b, theta, comm):
             f"brgs: block of columns {a}:{b} is exactly rank deficient after projection (a zero "
             "column, or one exactly in the span of the previous columns); "
             "use intra='rgs' to locate the column, or rcholqr(..., pivoting=True) / cqrrpt"))
-    Q[:, a:b] = right_solve(Q[:, a:b], Rbb)
+    out = right_solve(Q[:, a:b], Rbb, overwrite=True)    # in place on the Fortran block
+    if not np.shares_memory(out, Q):
+        Q[:, a:b] = out
     R[a:b, a:b] = Rbb
     return Sb
 

@@ -27,14 +27,19 @@ __all__ = ["cholqr", "cholqr2", "shifted_cholqr3"]
 _SQRT_U = float(np.sqrt(np.finfo(np.float64).eps / 2))
 
 
-def _cholqr_pass(X, comm, name, shift=0.0, *, overwrite=False):
-    """One Cholesky QR pass on validated local rows: returns ``(Q, R)``."""
+def _cholqr_pass(X, comm, name, shift=0.0, *, overwrite=False, check_cond=True):
+    """One Cholesky QR pass on validated local rows: returns ``(Q, R)``.
+
+    ``check_cond=False`` for a pass that a later pass corrects (the first of CholQR2):
+    only a failed Cholesky factorization is a breakdown there; the last pass checks
+    that the loss of orthogonality ``u cond^2`` is below one.
+    """
     (G,) = fused_allreduce([gram(X)], comm)
     require_finite(G, "the Gram matrix", name)
     if shift:
         G[np.diag_indices_from(G)] += shift
     R, info = cholesky_upper(G)
-    rcond = tri_rcond(R) if info == 0 else 0.0
+    rcond = (tri_rcond(R) if check_cond else 1.0) if info == 0 else 0.0
     # u κ(X)^2 >= 1: the factorization may exist on rounding errors, but Q has lost all
     # orthogonality (and is garbage for a rank-deficient X): report it as a breakdown.
     if info != 0 or rcond < _SQRT_U:
@@ -106,7 +111,10 @@ def cholqr2(X_local, comm=None):
     -----
     :math:`X = Q_1 R_1`, :math:`Q_1 = Q R_2`, :math:`R = R_2 R_1`. The second pass
     restores orthogonality to :math:`O(u)` when the first did not break down, i.e. for
-    :math:`\kappa(X) \lesssim u^{-1/2} \approx 10^8` (Yamamoto et al., 2015).
+    :math:`\kappa(X) \lesssim u^{-1/2} \approx 10^8` (Yamamoto et al., 2015). A
+    breakdown is reported when either Cholesky factorization fails or when the second
+    factor has :math:`\kappa(R_2) \ge u^{-1/2}` (the first pass produced a numerically
+    rank-deficient :math:`Q_1`).
 
     Examples
     --------
@@ -117,7 +125,7 @@ def cholqr2(X_local, comm=None):
     True
     """
     comm, X, _ = _prepared(X_local, comm)
-    Q1, R1 = _cholqr_pass(X, comm, "X_local", overwrite=True)
+    Q1, R1 = _cholqr_pass(X, comm, "X_local", overwrite=True, check_cond=False)
     Q, R2 = _cholqr_pass(Q1, comm, "the first CholQR factor", overwrite=True)
     return Q, R2 @ R1
 
@@ -159,6 +167,6 @@ def shifted_cholqr3(X_local, comm=None):
     if info != 0:  # cannot happen for finite X (the shift dominates the rounding errors)
         raise agreed(BreakdownError(f"shifted_cholqr3: shifted Gram matrix not positive definite (pivot {info})"))
     Q1 = right_solve(X, R1, overwrite=True)
-    Q2, R2 = _cholqr_pass(Q1, comm, "the shifted CholQR factor", overwrite=True)
+    Q2, R2 = _cholqr_pass(Q1, comm, "the shifted CholQR factor", overwrite=True, check_cond=False)
     Q, R3 = _cholqr_pass(Q2, comm, "the shifted CholQR2 factor", overwrite=True)
     return Q, R3 @ (R2 @ R1)

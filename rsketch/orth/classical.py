@@ -16,7 +16,7 @@ import numpy as np
 import scipy.linalg.blas as _blas
 
 from ..mpi import agreed, get_comm
-from ._common import BreakdownError, check_input, ct, fused_allreduce
+from ._common import BreakdownError, check_input, ct, fortran_copy, fused_allreduce
 
 __all__ = ["cgs", "cgs2", "mgs"]
 
@@ -24,7 +24,7 @@ __all__ = ["cgs", "cgs2", "mgs"]
 def _start(W_local, comm):
     comm = get_comm(comm)
     W, layout, out_dtype = check_input(W_local, comm, "W_local")
-    Q = np.array(W, dtype=out_dtype, order="F", copy=True)  # overwritten column by column
+    Q = fortran_copy(W, out_dtype)  # overwritten column by column
     R = np.zeros((W.shape[1], W.shape[1]), dtype=out_dtype)
     return comm, Q, R
 

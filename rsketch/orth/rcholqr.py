@@ -24,6 +24,7 @@ from ._common import (
     check_sketch,
     cholesky_upper,
     default_sketch,
+    fortran_copy,
     fused_allreduce,
     gram,
     householder_qr,
@@ -171,7 +172,7 @@ def rcholqr(X_local, sketch=None, comm=None, *, reorth=False, pivoting=False, va
         return (S, R, perm, rank) if pivoting else (S, R)
 
     if variant == "column":
-        Q = _column_solve(np.array(Xw, order="F", copy=True), R)
+        Q = _column_solve(fortran_copy(Xw, wdt), R)
     else:
         cols = Xw if perm is None else Xw[:, perm[:rank]]
         Q = right_solve(np.array(cols, order="C", copy=True), R[:, :rank], overwrite=True)

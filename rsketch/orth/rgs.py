@@ -26,6 +26,7 @@ from ._common import (
     check_sketch,
     ct,
     default_sketch,
+    fortran_copy,
     fused_allreduce,
     require_finite,
     work_dtype_for,
@@ -186,7 +187,7 @@ def rgs(W_local, sketch=None, comm=None, *, work_dtype=None):
     sketch = default_sketch(m, RGS_SKETCH_FACTOR) if sketch is None else check_sketch(sketch, m)
     wdt = work_dtype_for(work_dtype, out_dtype)
     theta = LocalSketch(sketch, layout, cache=True)
-    Q = np.array(W, dtype=wdt, order="F", copy=True)   # overwritten column by column
+    Q = fortran_copy(W, wdt)   # overwritten column by column
     (P,) = fused_allreduce([theta.partial(W)], comm)
     require_finite(P, "the sketch", "W_local")
     R = np.zeros((m, m), dtype=P.dtype)

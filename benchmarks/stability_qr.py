@@ -1,0 +1,189 @@
+"""Stability of the orthogonalization methods, as measured in Balabanov & Grigori (2011.05090).
+
+    python benchmarks/stability_qr.py              # n = 1e5, m = 300 (paper size), ~10 min
+    python benchmarks/stability_qr.py --quick      # n = 2e4, m = 150
+
+Two families:
+
+* the paper's parametric test matrix W(x, mu) = sin(10 (x + mu)) / (cos(100 (mu - x)) + 1.1),
+  n points x and m values mu equally spaced in [0, 1] (cond(W) ~ 1e15);
+* random matrices U diag(sigma) V^T with sigma log-spaced from 1 to 1/cond,
+  cond = 1e2, 1e4, ..., 1e16 (n x m_random).
+
+For each method: cond(Q), ||I - Q^T Q||_2, ||I - (Theta Q)^T (Theta Q)||_2 (Theta the
+default RGS sketch, SparseSign(4m, nnz=8)), ||W - QR||_2 / ||W||_2, all from dense SVDs.
+A method that stops with BreakdownError is reported as such, at the column where it
+stopped. Also plots cond(Q_i) against i (Q_i = first i columns) on W(x, mu) to
+docs/figures/qr_stability_cond.png. Serial run (one rank); JSON to
+benchmarks/results/stability_qr.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.linalg as sl
+from mpi4py import MPI
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import rsketch as rs  # noqa: E402
+from _common import machine, write_json  # noqa: E402
+from orth_cases import parametric_family, prescribed_cond  # noqa: E402
+from rsketch.orth import BreakdownError, cgs, cgs2, mgs  # noqa: E402
+
+SELF = MPI.COMM_SELF
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def unchecked_cholqr(W, passes=1):
+    """Textbook CholQR(2) without breakdown detection (the paper's baseline). When
+    potrf stops at pivot ``info`` the factor of the leading block of order ``info - 1``
+    is still valid, so the first ``ncols`` columns are returned (``ncols < m``)."""
+    Q, R, ncols = W, np.eye(W.shape[1]), W.shape[1]
+    for _ in range(passes):
+        G = Q[:, :ncols].T @ Q[:, :ncols]
+        C, info = sl.lapack.dpotrf(G, lower=0, clean=1)
+        ncols = ncols if info == 0 else info - 1
+        C = np.triu(C)[:ncols, :ncols]
+        Q = sl.solve_triangular(C, Q[:, :ncols].T, trans="T", lower=False).T
+        R = C @ R[:ncols, :]
+    return Q, R, ncols
+
+
+# Every sketched method uses the same Theta (the RGS default, SparseSign(4 m, nnz=8, seed=0)),
+# so ||I - (Theta Q)^T (Theta Q)|| is measured with the sketch each method worked with.
+METHODS = {
+    "CGS": lambda W, S: cgs(W, SELF),
+    "CGS2": lambda W, S: cgs2(W, SELF),
+    "MGS": lambda W, S: mgs(W, SELF),
+    "CholQR": lambda W, S: rs.cholqr(W, SELF),
+    "CholQR2": lambda W, S: rs.cholqr2(W, SELF),
+    "RGS": lambda W, S: rs.rgs(W, S, SELF)[:2],
+    "BRGS (b=10)": lambda W, S: rs.brgs(W, 10, S, SELF)[:2],
+    "RCholQR": lambda W, S: rs.rcholqr(W, S, SELF),
+    "RCholQR (rtol=0)": lambda W, S: rs.rcholqr(W, S, SELF, rtol=0),
+    "RCholQR2": lambda W, S: rs.rcholqr(W, S, SELF, reorth=True),
+    "RGS fp32": lambda W, S: rs.rgs(W, S, SELF, work_dtype=np.float32)[:2],
+    "BRGS fp32": lambda W, S: rs.brgs(W, 10, S, SELF, work_dtype=np.float32)[:2],
+    "RCholQR fp32": lambda W, S: rs.rcholqr(W, S, SELF, work_dtype=np.float32, rtol=0),
+    "RCholQR2 fp32": lambda W, S: rs.rcholqr(W, S, SELF, work_dtype=np.float32, reorth=True, rtol=0),
+}
+CURVES = ("CGS", "CGS2", "MGS", "CholQR", "CholQR2", "RGS", "BRGS (b=10)", "RCholQR (rtol=0)")
+
+
+def measures(W, Q, R, theta):
+    Q = np.asarray(Q, dtype=np.float64)
+    m = Q.shape[1]
+    s = np.linalg.svd(Q, compute_uv=False)
+    SQ = theta @ Q
+    return {
+        "cond_Q": float(s[0] / s[-1]),
+        "orth": float(np.linalg.norm(np.eye(m) - Q.T @ Q, 2)),
+        "sketch_orth": float(np.linalg.norm(np.eye(m) - SQ.T @ SQ, 2)),
+        "residual": float(np.linalg.norm(W - Q @ R, 2) / np.linalg.norm(W, 2)),
+    }
+
+
+def prefix_cond(Q):
+    """cond(Q[:, :i]) for i = 1..m, from the R factor of Q (cond(Q_i) = cond(R_i))."""
+    Rq = np.linalg.qr(np.asarray(Q, dtype=np.float64), mode="r")
+    out = []
+    for i in range(1, Rq.shape[1] + 1):
+        s = np.linalg.svd(Rq[:i, :i], compute_uv=False)
+        out.append(float(s[0] / s[-1]) if s[-1] > 0 else float("inf"))
+    return out
+
+
+def run_family(label, W, S, curves):
+    rows = []
+    theta = S.to_dense(W.shape[0], SELF)
+    s = np.linalg.svd(W, compute_uv=False)
+    print(f"\n{label}: {W.shape[0]} x {W.shape[1]}, cond(W) = {s[0] / s[-1]:.2e}", flush=True)
+    print(f"{'method':<18} {'cond(Q)':>10} {'|I-QtQ|':>10} {'|I-(SQ)t(SQ)|':>14} {'|W-QR|/|W|':>11} {'time':>7}")
+    for name, f in METHODS.items():
+        t0 = time.perf_counter()
+        try:
+            Q, R = f(W, S)
+            row = {"method": name, "status": "ok", **measures(W, Q, R, theta)}
+            if curves is not None and name in CURVES:
+                curves[name] = prefix_cond(Q)
+        except BreakdownError as exc:
+            row = {"method": name, "status": f"breakdown: {str(exc).split(';')[0]}"}
+            if name.startswith("CholQR"):
+                # what the textbook algorithm (no breakdown test) would have returned
+                Qp, Rp, ncols = unchecked_cholqr(W, 2 if name == "CholQR2" else 1)
+                if ncols == W.shape[1]:
+                    row["textbook"] = measures(W, Qp, Rp, theta)
+                else:
+                    row["textbook"] = {"potrf_stops_at_column": ncols + 1}
+                if curves is not None and name in CURVES:
+                    curves[name] = prefix_cond(Qp) if ncols else []
+        row["time"] = time.perf_counter() - t0
+        rows.append(row)
+        if row["status"] == "ok":
+            print(f"{name:<18} {row['cond_Q']:>10.2e} {row['orth']:>10.2e} {row['sketch_orth']:>14.2e} "
+                  f"{row['residual']:>11.2e} {row['time']:>6.1f}s", flush=True)
+        else:
+            tb = row.get("textbook", {})
+            extra = (f" | textbook: cond(Q) {tb['cond_Q']:.2e}, |I-QtQ| {tb['orth']:.2e}" if "cond_Q" in tb
+                     else f" | textbook: potrf fails at column {tb.get('potrf_stops_at_column')}" if tb else "")
+            print(f"{name:<18} {row['status'][:70]}{extra}", flush=True)
+    return {"family": label, "shape": list(W.shape), "cond_W": float(s[0] / s[-1]), "rows": rows}
+
+
+def plot(curves, m, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    styles = {"CGS": "C3--", "CGS2": "C2-", "MGS": "C1-.", "CholQR": "C4:", "CholQR2": "C5:",
+              "RGS": "C0-", "BRGS (b=10)": "C9--", "RCholQR (rtol=0)": "C7-."}
+    for name, c in curves.items():
+        if c:
+            ax.semilogy(np.arange(1, len(c) + 1), c, styles.get(name, "-"), label=name, lw=1.6)
+    ax.set_xlabel("i (columns)")
+    ax.set_ylabel("cond(Q_i)")
+    ax.set_xlim(1, m)
+    ax.set_title("W(x, mu): condition number of the first i basis vectors")
+    ax.legend(ncol=2, fontsize=8)
+    ax.grid(True, which="major", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    print(f"wrote {path}")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small sizes (n = 2e4, m = 150)")
+    ap.add_argument("--n", type=int, default=None)
+    ap.add_argument("--m", type=int, default=None)
+    ap.add_argument("--m-random", type=int, default=100)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    n = args.n or (20000 if args.quick else 100000)
+    m = args.m or (150 if args.quick else 300)
+    families = []
+    W = parametric_family(n, m)
+    curves = {}
+    families.append(run_family("W(x, mu)", W, rs.SparseSign(4 * m, nnz=8, seed=0), curves))
+    del W
+    mr = args.m_random
+    for cond in (1e2, 1e4, 1e6, 1e8, 1e10, 1e12, 1e14, 1e16):
+        families.append(run_family(f"random, cond {cond:.0e}", prescribed_cond(n, mr, cond, seed=1),
+                                   rs.SparseSign(4 * mr, nnz=8, seed=0), None))
+    payload = {"benchmark": "stability_qr", "machine": machine(), "n": n, "m": m, "m_random": mr,
+               "families": families, "cond_Qi_W": curves}
+    print(f"wrote {write_json('stability_qr.json', payload, args.out)}")
+    plot(curves, m, ROOT / "docs" / "figures" / "qr_stability_cond.png")
+
+
+if __name__ == "__main__":
+    main()
