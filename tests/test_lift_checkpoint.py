@@ -1,6 +1,8 @@
 """Checkpoint readers: safetensors (single, sharded), .npz, GGUF; exact upcasts; bad files."""
 
 import json
+import subprocess
+import sys
 
 import ml_dtypes
 import numpy as np
@@ -50,6 +52,17 @@ def test_bf16_and_f16_upcast_bit_exact(tmp_path, rng):
             ckpt.read("bf", dtype=np.float16)
         # a block of rows is read alone and equals the rows of the whole tensor
         np.testing.assert_array_equal(ckpt.read("bf", rows=slice(7, 19)), bf[7:19])
+
+
+def test_bf16_read_in_a_fresh_interpreter(tmp_path):
+    """The reader itself makes bfloat16 known to NumPy (nothing else imported first)."""
+    path = save_safetensors(tmp_path / "b.safetensors",
+                            {"w": np.arange(6, dtype=np.float32).reshape(2, 3).astype(ml_dtypes.bfloat16)})
+    code = ("import sys; from rsketch.lift import open_checkpoint; "
+            f"print(open_checkpoint({str(path)!r}).read('w').sum())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "15.0"
 
 
 def test_upcast_rejects_integers():

@@ -184,6 +184,7 @@ class SafetensorsCheckpoint(Checkpoint):
 
     def __init__(self, path, files=None):
         super().__init__(path)
+        import ml_dtypes  # noqa: F401 - registers 'bfloat16' with NumPy, which BF16 reads need
         from safetensors import SafetensorError, safe_open
 
         self._safe_open = safe_open

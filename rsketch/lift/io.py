@@ -181,7 +181,7 @@ def load_masks(path, as_indices=False):
     Examples
     --------
     >>> masks = load_masks("masks.safetensors")                  # doctest: +SKIP
-    >>> masks["model.layers.0.mlp.up_proj.weight"].mean()        # the density
+    >>> masks["model.layers.0.mlp.up_proj.weight"].mean()        # doctest: +SKIP
     """
     fmt, shapes, _, tensors = _read_mask_file(path)
     out = {}

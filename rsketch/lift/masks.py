@@ -236,11 +236,11 @@ def _squared_norm(W):
 
 
 def _validated(W_local, comm, name):
-    X, layout, vector, _ = check_tall(W_local, comm, name, finite=True, min_rows=1)
-    if vector:
+    X, layout, vector, out_dtype = check_tall(W_local, comm, name, finite=True, min_rows=1)
+    if vector:  # check_tall has agreed on the dimension, the dtype kind and the columns
         raise agreed(ValueError(f"{name} must be a 2-D matrix, got 1-D"))
-    if np.iscomplexobj(X):
-        raise agreed(TypeError(f"{name} must be real (float32 or float64), got {X.dtype}"))
+    if np.dtype(out_dtype).kind == "c":
+        raise agreed(TypeError(f"{name} must be real (float32 or float64) on every rank"))
     if X.shape[1] < 1:
         raise agreed(ValueError(f"{name} has no columns"))
     return X, layout
