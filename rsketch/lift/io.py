@@ -23,7 +23,7 @@ import numpy as np
 
 from .masks import indices_to_mask, jaccard
 
-__all__ = ["MASK_FORMATS", "save_masks", "load_masks", "mask_drift", "MaskDrift",
+__all__ = ["MASK_FORMATS", "save_masks", "load_masks", "load_settings", "mask_drift", "MaskDrift",
            "write_json_atomic"]
 
 MASK_FORMATS = ("bool", "int32", "int64")
