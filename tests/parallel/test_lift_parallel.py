@@ -64,6 +64,11 @@ def test_report_equal_serial(comm):
         assert getattr(dist, f) == pytest.approx(getattr(ser, f), rel=1e-10)
     np.testing.assert_allclose(dist.spectrum_head, ser.spectrum_head, rtol=1e-10)
     assert dist.jaccard_magnitude == pytest.approx(ser.jaccard_magnitude, abs=2 / ser.k)
+    # randomized, with the exact-SVD check done distributed (TSQR + SVD of R)
+    dist = analyze_matrix(local_rows(W, comm), 5, density=0.1, exact=True, comm=comm)
+    ser = analyze_matrix(W, 5, density=0.1, exact=True, comm=MPI.COMM_SELF)
+    assert 0.5 < ser.jaccard_exact <= 1.0
+    assert dist.jaccard_exact == pytest.approx(ser.jaccard_exact, abs=4 / ser.k)
 
 
 def test_nan_on_one_rank_raises_on_every_rank(comm):
