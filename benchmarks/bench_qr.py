@@ -257,6 +257,8 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="small sizes, to check the script")
     ap.add_argument("--report", action="store_true", help="print tables and draw the figure from the JSON files")
     ap.add_argument("--out", default=None, help="results directory (default benchmarks/results)")
+    ap.add_argument("--tag", default="", help="suffix of the JSON name, e.g. _threads2 for a run with "
+                                              "OPENBLAS_NUM_THREADS=2 (not read by --report)")
     args = ap.parse_args(argv)
     if args.report:
         return report(args.out)
@@ -274,8 +276,12 @@ def main(argv=None):
     if "gs" in args.parts:
         part_gs(comm, args.repeat, results, args.block)
     if comm.rank == 0:
-        name = f"bench_qr_np{comm.size}{'_quick' if args.quick else ''}.json"
+        name = f"bench_qr_np{comm.size}{'_quick' if args.quick else ''}{args.tag}.json"
+        import os
+
+        threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
         path = write_json(name, {"benchmark": "bench_qr", "ranks": comm.size, "machine": machine(),
+                                 "openblas_threads": threads,
                                  "wall_time": time.perf_counter() - t0, "results": results}, args.out)
         print(f"wrote {path}")
 

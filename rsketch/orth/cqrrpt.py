@@ -112,7 +112,8 @@ def cqrrpt(A_local, sketch=None, comm=None, *, rtol=None):
     small = np.flatnonzero(diag < 2.0 * _EPS ** 0.95 * diag[0])
     r = int(small[0]) if small.size else diag.size
 
-    Apre = right_solve(np.ascontiguousarray(A[:, perm[:r]]), Rsk[:r, :r], overwrite=True)
+    # np.take gathers the pivot columns several times faster than fancy indexing
+    Apre = right_solve(np.take(A, perm[:r], axis=1), Rsk[:r, :r], overwrite=True)
     (G,) = fused_allreduce([gram(Apre)], comm)
     require_finite(G, "the Gram matrix", "A_local")
     Rpre, info = cholesky_upper(G)

@@ -174,8 +174,8 @@ def rcholqr(X_local, sketch=None, comm=None, *, reorth=False, pivoting=False, va
     if variant == "column":
         Q = _column_solve(fortran_copy(Xw, wdt), R)
     else:
-        cols = Xw if perm is None else Xw[:, perm[:rank]]
-        Q = right_solve(np.array(cols, order="C", copy=True), R[:, :rank], overwrite=True)
+        cols = np.array(Xw, order="C", copy=True) if perm is None else np.take(Xw, perm[:rank], axis=1)
+        Q = right_solve(cols, R[:, :rank], overwrite=True)
     if reorth and rank:
         Q, R = _cholqr_step(Q, R, comm)
     return (Q, R, perm, rank) if pivoting else (Q, R)
