@@ -99,61 +99,60 @@ def show(rows, base, comm):
                   f"cond(Q) {r['cond_Q']:.2e}  res {r['residual']:.1e}{extra}", comm=comm)
 
 
-def part_qr(comm, repeat, results, cases):
-    serial = comm.Get_size() == 1
+def matrices(comm, cases):
+    """Yield ``(n, m, cond, X_local)`` for every case and condition number, freeing X after."""
     for n, m in cases:
         lay = rs.Layout(n, comm)
         for cond in CONDS:
             X = test_matrix(n, m, cond, lay)
-            rs.print0(f"\nQR  {n} x {m}, cond {cond:.0e}, {comm.size} rank(s)   time [s], ratio vs "
-                      f"{'numpy.linalg.qr' if serial else 'tsqr'}", comm=comm)
-            rows = []
-            if serial:
-                rows.append(timed("numpy.linalg.qr", lambda: np.linalg.qr(X), X, 1, comm))
-            rows.append(timed("tsqr", lambda: rs.tsqr(X, comm), X, repeat, comm))
-            rows.append(timed("cholqr2", lambda: rs.cholqr2(X, comm), X, repeat, comm))
-            rows.append(timed("shifted_cholqr3", lambda: rs.shifted_cholqr3(X, comm), X, repeat, comm))
-            rows.append(timed("rcholqr", lambda: rs.rcholqr(X, comm=comm), X, repeat, comm))
-            rows.append(timed("rcholqr reorth=True", lambda: rs.rcholqr(X, comm=comm, reorth=True), X, repeat, comm))
-            show(rows, "numpy.linalg.qr" if serial else "tsqr", comm)
-            results.append({"part": "qr", "n": n, "m": m, "cond": cond, "ranks": comm.size, "rows": rows})
+            yield n, m, cond, X
             del X
             gc.collect()
+
+
+def part_qr(comm, repeat, results, cases):
+    serial = comm.Get_size() == 1
+    for n, m, cond, X in matrices(comm, cases):
+        rs.print0(f"\nQR  {n} x {m}, cond {cond:.0e}, {comm.size} rank(s)   time [s], ratio vs "
+                  f"{'numpy.linalg.qr' if serial else 'tsqr'}", comm=comm)
+        rows = []
+        if serial:
+            rows.append(timed("numpy.linalg.qr", lambda: np.linalg.qr(X), X, 1, comm))
+        rows.append(timed("tsqr", lambda: rs.tsqr(X, comm), X, repeat, comm))
+        rows.append(timed("cholqr2", lambda: rs.cholqr2(X, comm), X, repeat, comm))
+        rows.append(timed("shifted_cholqr3", lambda: rs.shifted_cholqr3(X, comm), X, repeat, comm))
+        rows.append(timed("rcholqr", lambda: rs.rcholqr(X, comm=comm), X, repeat, comm))
+        rows.append(timed("rcholqr reorth=True", lambda: rs.rcholqr(X, comm=comm, reorth=True), X, repeat, comm))
+        show(rows, "numpy.linalg.qr" if serial else "tsqr", comm)
+        results.append({"part": "qr", "n": n, "m": m, "cond": cond, "ranks": comm.size, "rows": rows})
 
 
 def part_cqrrpt(comm, repeat, results, cases):
     serial = comm.Get_size() == 1
-    for n, m in cases:
-        lay = rs.Layout(n, comm)
-        for cond in CONDS:
-            X = test_matrix(n, m, cond, lay)
-            rs.print0(f"\nQRCP {n} x {m}, cond {cond:.0e}, {comm.size} rank(s)   ratio vs scipy geqp3", comm=comm)
-            rows = []
+    for n, m, cond, X in matrices(comm, cases):
+        rs.print0(f"\nQRCP {n} x {m}, cond {cond:.0e}, {comm.size} rank(s)   ratio vs scipy geqp3", comm=comm)
+        rows = []
 
-            def with_rank(o):
-                return {**accuracy(X, o[0], o[1], comm, perm=o[2]), "rank": int(o[3])}
+        def with_rank(o):
+            return {**accuracy(X, o[0], o[1], comm, perm=o[2]), "rank": int(o[3])}
 
-            if serial:
-                def geqp3():
-                    Q, R, P = sl.qr(X, mode="economic", pivoting=True)
-                    d = np.abs(np.diag(R))
-                    return Q, R, P, int((d > 2 * np.finfo(float).eps ** 0.95 * d[0]).sum())
+        if serial:
+            def geqp3():
+                Q, R, P = sl.qr(X, mode="economic", pivoting=True)
+                d = np.abs(np.diag(R))
+                return Q, R, P, int((d > 2 * np.finfo(float).eps ** 0.95 * d[0]).sum())
 
-                rows.append(timed("scipy qr(pivoting)", geqp3, X, 1, comm, with_rank))
-            rows.append(timed("cqrrpt", lambda: rs.cqrrpt(X, comm=comm), X, repeat, comm, with_rank))
-            show(rows, "scipy qr(pivoting)", comm)
-            results.append({"part": "cqrrpt", "n": n, "m": m, "cond": cond, "ranks": comm.size, "rows": rows})
-            del X
-            gc.collect()
+            rows.append(timed("scipy qr(pivoting)", geqp3, X, 1, comm, with_rank))
+        rows.append(timed("cqrrpt", lambda: rs.cqrrpt(X, comm=comm), X, repeat, comm, with_rank))
+        show(rows, "scipy qr(pivoting)", comm)
+        results.append({"part": "cqrrpt", "n": n, "m": m, "cond": cond, "ranks": comm.size, "rows": rows})
 
 
 def part_gs(comm, repeat, results, block):
     n, m = GS_CASE
-    lay = rs.Layout(n, comm)
-    for cond in CONDS:
-        X = test_matrix(n, m, cond, lay)
+    S = rs.SparseSign(4 * m, nnz=8, seed=0)
+    for n, m, cond, X in matrices(comm, [GS_CASE]):
         rs.print0(f"\nGram-Schmidt {n} x {m}, cond {cond:.0e}, {comm.size} rank(s)   ratio vs CGS2", comm=comm)
-        S = rs.SparseSign(4 * m, nnz=8, seed=0)
 
         def with_sketch(o):
             acc = accuracy(X, o[0], o[1], comm)
@@ -167,8 +166,6 @@ def part_gs(comm, repeat, results, block):
                 timed(f"brgs b={block}", lambda: rs.brgs(X, block, S, comm), X, repeat, comm, with_sketch)]
         show(rows, "cgs2", comm)
         results.append({"part": "gs", "n": n, "m": m, "cond": cond, "ranks": comm.size, "rows": rows})
-        del X
-        gc.collect()
 
 
 # ----------------------------------------------------------------------------- report

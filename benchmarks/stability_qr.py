@@ -99,6 +99,22 @@ def prefix_cond(Q):
     return out
 
 
+def sketch_quality(n, m):
+    """cond(Theta Q) for an orthonormal Q (n x m): how well-conditioned a sketched basis
+    can be, for the default sizes k = 2m (rcholqr), 4m (rgs, brgs) and kinds."""
+    Q, _ = np.linalg.qr(np.random.default_rng(5).standard_normal((n, m)))
+    rows = []
+    print(f"\nsketch quality: cond(Theta Q), Q orthonormal {n} x {m}")
+    for factor in (1.25, 2, 3, 4):
+        k = int(np.ceil(factor * m))
+        for S in (rs.SparseSign(k, nnz=8, seed=1), rs.SparseSign(k, nnz=4, seed=1), rs.Gaussian(k, seed=1)):
+            sv = np.linalg.svd(S.apply(Q, SELF), compute_uv=False)
+            rows.append({"k_over_m": factor, "sketch": repr(S), "cond": float(sv[0] / sv[-1]),
+                         "eps": float(max(abs(1 - sv[0] ** 2), abs(1 - sv[-1] ** 2)))})
+            print(f"  k = {factor} m  {repr(S):<36} cond {rows[-1]['cond']:6.2f}  eps {rows[-1]['eps']:.2f}")
+    return rows
+
+
 def run_family(label, W, S, curves):
     rows = []
     theta = S.to_dense(W.shape[0], SELF)
@@ -160,6 +176,66 @@ def plot(curves, m, path):
     print(f"wrote {path}")
 
 
+def _cell(r, key, fmt):
+    if r["status"] == "ok":
+        return format(r[key], fmt)
+    tb = r.get("textbook", {})
+    if key in tb:
+        return f"({format(tb[key], fmt)})"
+    return "breakdown"
+
+
+SKETCHED = ("RGS", "BRGS", "RCholQR")
+
+
+def report(out_dir=None):
+    """Markdown tables from the JSON file (used for docs/qr.md). A value in parentheses is
+    what the textbook algorithm returns where rsketch raises BreakdownError."""
+    import json
+
+    from _common import RESULTS
+
+    d = json.loads((Path(out_dir or RESULTS) / "stability_qr.json").read_text())
+    if "sketch_quality" in d:
+        print(f"cond(ΘQ) for an orthonormal Q, {d['n']} x {d['m']}\n")
+        print("| k / m | " + " | ".join(r["sketch"].split("(")[0] + (" nnz=" + r["sketch"].split("nnz=")[1].split(",")[0]
+                                         if "nnz" in r["sketch"] else "") for r in d["sketch_quality"][:3]) + " |")
+        print("|---|---|---|---|")
+        q = d["sketch_quality"]
+        for i in range(0, len(q), 3):
+            print(f"| {q[i]['k_over_m']} | " + " | ".join(f"{r['cond']:.2f}" for r in q[i:i + 3]) + " |")
+        print()
+    fam = d["families"][0]
+    print(f"**{fam['family']}**, {fam['shape'][0]} x {fam['shape'][1]}, cond(W) = {fam['cond_W']:.1e}\n")
+    print("| method | cond(Q) | ‖I − QᵀQ‖₂ | ‖I − (ΘQ)ᵀ(ΘQ)‖₂ | ‖W − QR‖₂/‖W‖₂ |")
+    print("|---|---|---|---|---|")
+    for r in fam["rows"]:
+        cells = [_cell(r, k, f) for k, f in (("cond_Q", ".2e"), ("orth", ".1e"), ("sketch_orth", ".1e"),
+                                             ("residual", ".1e"))]
+        tb = r.get("textbook", {})
+        if "potrf_stops_at_column" in tb:
+            cells[0] = f"breakdown (Cholesky fails at column {tb['potrf_stops_at_column']})"
+        print(f"| {r['method']} | " + " | ".join(cells) + " |")
+    rand = d["families"][1:]
+    head = "| method | " + " | ".join(f"{f['cond_W']:.0e}" for f in rand) + " |"
+    for title, key, fmt in (("cond(Q)", "cond_Q", ".1f"),
+                            ("‖I − QᵀQ‖₂ (deterministic) or ‖I − (ΘQ)ᵀ(ΘQ)‖₂ (sketched)", None, ".0e"),
+                            ("‖W − QR‖₂/‖W‖₂", "residual", ".0e")):
+        print(f"\n**random, {rand[0]['shape'][0]} x {rand[0]['shape'][1]}**: {title} against cond(W)\n")
+        print(head)
+        print("|---" * (len(rand) + 1) + "|")
+        for i, r0 in enumerate(rand[0]["rows"]):
+            name = r0["method"]
+            k = key or ("sketch_orth" if name.startswith(SKETCHED) else "orth")
+            cells = []
+            for f in rand:
+                r = f["rows"][i]
+                c = _cell(r, k, fmt)
+                cells.append(c if key != "cond_Q" or c in ("breakdown",) or float(c.strip("()")) < 1e4
+                             else _cell(r, k, ".1e"))
+            print(f"| {name} | " + " | ".join(cells) + " |")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes (n = 2e4, m = 150)")
@@ -167,10 +243,14 @@ def main(argv=None):
     ap.add_argument("--m", type=int, default=None)
     ap.add_argument("--m-random", type=int, default=100)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--report", action="store_true", help="print markdown tables from the JSON file")
     args = ap.parse_args(argv)
+    if args.report:
+        return report(args.out)
     n = args.n or (20000 if args.quick else 100000)
     m = args.m or (150 if args.quick else 300)
     families = []
+    quality = sketch_quality(n, m)
     W = parametric_family(n, m)
     curves = {}
     families.append(run_family("W(x, mu)", W, rs.SparseSign(4 * m, nnz=8, seed=0), curves))
@@ -180,9 +260,10 @@ def main(argv=None):
         families.append(run_family(f"random, cond {cond:.0e}", prescribed_cond(n, mr, cond, seed=1),
                                    rs.SparseSign(4 * mr, nnz=8, seed=0), None))
     payload = {"benchmark": "stability_qr", "machine": machine(), "n": n, "m": m, "m_random": mr,
-               "families": families, "cond_Qi_W": curves}
+               "sketch_quality": quality, "families": families, "cond_Qi_W": curves}
     print(f"wrote {write_json('stability_qr.json', payload, args.out)}")
-    plot(curves, m, ROOT / "docs" / "figures" / "qr_stability_cond.png")
+    fig_dir = Path(args.out) if args.out else ROOT / "docs" / "figures"
+    plot(curves, m, fig_dir / "qr_stability_cond.png")
 
 
 if __name__ == "__main__":
