@@ -212,33 +212,18 @@ def plot(rows, out_dir, tag):
     out_dir.mkdir(parents=True, exist_ok=True)
     configs = sorted({(r["problem"], r["n"], r["pc"], r["restart"]) for r in rows},
                      key=lambda c: (c[0], c[2], c[3]))
-    paths = []
-    ncol = 2
-    nrow = -(-len(configs) // ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(11, 3.4 * nrow), squeeze=False)
-    for ax, cfg in zip(axes.ravel(), configs):
-        for r in rows:
-            if (r["problem"], r["n"], r["pc"], r["restart"]) == cfg:
-                h = r["history"]
-                ax.semilogy(h["iteration"], h["relative_residual"], label=r["label"], lw=1.2)
-        ax.set_title(f"{cfg[0]}, n = {cfg[1]}, pc {cfg[2]}, restart {cfg[3]}", fontsize=9)
+    methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
+
+    def history(ax, sel):
+        for m in methods:
+            if m in sel:
+                h = sel[m]["history"]
+                ax.semilogy(h["iteration"], h["relative_residual"], label=LABELS[m], lw=1.2)
         ax.set_xlabel("iteration", fontsize=8)
         ax.set_ylabel("relative residual", fontsize=8)
         ax.grid(True, which="both", alpha=0.3)
-        ax.tick_params(labelsize=8)
-    for ax in axes.ravel()[len(configs):]:
-        ax.axis("off")
-    axes[0, 0].legend(fontsize=7)
-    fig.tight_layout()
-    path = out_dir / f"bench_gmres_history_{tag}.png"
-    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100), MPI.COMM_SELF)
-    plt.close(fig)
-    paths.append(path)
 
-    methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
-    fig, axes = plt.subplots(nrow, ncol, figsize=(11, 3.4 * nrow), squeeze=False)
-    for ax, cfg in zip(axes.ravel(), configs):
-        sel = {r["method"]: r for r in rows if (r["problem"], r["n"], r["pc"], r["restart"]) == cfg}
+    def time_bars(ax, sel):
         xs = np.arange(len(methods))
         mv = [1e3 * (sel[m]["matvec_per_iteration"] or 0) if m in sel else 0 for m in methods]
         oo = [1e3 * (sel[m]["orthogonalization_per_iteration"] or 0) if m in sel else 0 for m in methods]
@@ -250,16 +235,24 @@ def plot(rows, out_dir, tag):
         ax.set_xticks(xs)
         ax.set_xticklabels([LABELS[m].replace(" (float32 basis)", "\nfloat32") for m in methods], fontsize=7)
         ax.set_ylabel("ms per iteration", fontsize=8)
-        ax.set_title(f"{cfg[0]}, n = {cfg[1]}, pc {cfg[2]}, restart {cfg[3]}", fontsize=9)
-        ax.tick_params(labelsize=8)
-    for ax in axes.ravel()[len(configs):]:
-        ax.axis("off")
-    axes[0, 0].legend(fontsize=7)
-    fig.tight_layout()
-    path = out_dir / f"bench_gmres_time_{tag}.png"
-    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100), MPI.COMM_SELF)
-    plt.close(fig)
-    paths.append(path)
+
+    paths = []
+    for name, draw in (("history", history), ("time", time_bars)):
+        ncol = 2
+        nrow = -(-len(configs) // ncol)
+        fig, axes = plt.subplots(nrow, ncol, figsize=(11, 3.4 * nrow), squeeze=False)
+        for ax, cfg in zip(axes.ravel(), configs):
+            draw(ax, {r["method"]: r for r in rows if (r["problem"], r["n"], r["pc"], r["restart"]) == cfg})
+            ax.set_title(f"{cfg[0]}, n = {cfg[1]}, pc {cfg[2]}, restart {cfg[3]}", fontsize=9)
+            ax.tick_params(labelsize=8)
+        for ax in axes.ravel()[len(configs):]:
+            ax.axis("off")
+        axes[0, 0].legend(fontsize=7)
+        fig.tight_layout()
+        path = out_dir / f"bench_gmres_{name}_{tag}.png"
+        write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100), MPI.COMM_SELF)
+        plt.close(fig)
+        paths.append(path)
     return paths
 
 

@@ -45,9 +45,9 @@ class IncrementalQR:
 
     def add(self, b):
         """Append column(s) ``b`` (shape ``(k,)`` or ``(k, p)``); returns the new ``T`` columns."""
-        B = np.array(b, dtype=np.float64, ndmin=2, copy=True)
-        if np.ndim(b) == 1:
-            B = B.T
+        B = np.array(b, dtype=np.float64, copy=True)
+        if B.ndim == 1:
+            B = B[:, None]
         j, p = self.j, B.shape[1]
         U = self.U[:, :j]
         c = U.T @ B
@@ -76,4 +76,5 @@ class IncrementalQR:
 
     def solve(self, y):
         """Least-squares solution ``argmin ‖B x − y‖`` = ``T⁻¹ Uᵀ y``."""
-        return solve_triangular(self.T[:self.j, :self.j], self.project(y), lower=False)
+        return solve_triangular(self.T[:self.j, :self.j], self.project(y), lower=False,
+                                check_finite=False)

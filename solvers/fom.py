@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._krylov import setup
-from ._restarted import restarted_solve
-from .arnoldi import RGSCycle, bind_sketch
-from .gmres import _check_common, _floor
+from .arnoldi import RGSCycle
+from .gmres import randomized_solve
 
 __all__ = ["rfom"]
 
@@ -87,10 +85,5 @@ def rfom(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=None
     >>> rfom(A, b, rtol=1e-8, restart=80).converged
     True
     """
-    ctx = setup(A, b, x0, M, comm)
-    m, maxiter, rtol, atol, side, dt = _check_common(restart, maxiter, rtol, atol, side,
-                                                     basis_dtype, ctx.layout.n)
-    bound = bind_sketch(sketch, m + 1, ctx.layout)
-    cycle = _SketchedGalerkin(ctx, m, bound, dt, ctx.operator(side))
-    return restarted_solve(ctx, cycle, rtol=rtol, atol=atol, maxiter=maxiter, side=side,
-                           callback=callback, method="rfom", floor=_floor(dt))
+    return randomized_solve(_SketchedGalerkin, "rfom", A, b, x0, rtol, atol, restart, maxiter,
+                            M, side, sketch, basis_dtype, callback, comm)

@@ -56,7 +56,7 @@ class _SketchedLeastSquares(RGSCycle):
 
     def _coefficients(self):
         j = self.used
-        return solve_triangular(self.pqr.T[:j, :j], self.c[:j], lower=False)
+        return solve_triangular(self.pqr.T[:j, :j], self.c[:j], lower=False, check_finite=False)
 
 
 def _check_common(restart, maxiter, rtol, atol, side, basis_dtype, n):
@@ -154,13 +154,20 @@ def rgmres(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=No
     >>> res32.converged
     True
     """
+    return randomized_solve(_SketchedLeastSquares, "rgmres", A, b, x0, rtol, atol, restart,
+                            maxiter, M, side, sketch, basis_dtype, callback, comm)
+
+
+def randomized_solve(cycle_class, method, A, b, x0, rtol, atol, restart, maxiter, M, side,
+                     sketch, basis_dtype, callback, comm):
+    """Validate, bind the sketch and run the restart loop with an :class:`RGSCycle` subclass."""
     ctx = setup(A, b, x0, M, comm)
     m, maxiter, rtol, atol, side, dt = _check_common(restart, maxiter, rtol, atol, side,
                                                      basis_dtype, ctx.layout.n)
     bound = bind_sketch(sketch, m + 1, ctx.layout)
-    cycle = _SketchedLeastSquares(ctx, m, bound, dt, ctx.operator(side))
+    cycle = cycle_class(ctx, m, bound, dt, ctx.operator(side))
     return restarted_solve(ctx, cycle, rtol=rtol, atol=atol, maxiter=maxiter, side=side,
-                           callback=callback, method="rgmres", floor=_floor(dt))
+                           callback=callback, method=method, floor=_floor(dt))
 
 
 # --------------------------------------------------------------------------- classical

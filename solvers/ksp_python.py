@@ -21,30 +21,22 @@ from __future__ import annotations
 import numpy as np
 
 from .gmres import rgmres
-from .petsc import _petsc
+from .petsc import _MatOperator, _petsc
 
 __all__ = ["RGMRES"]
 
 
-class _PCOperator:
-    """``M⁻¹ x`` through ``PCApply`` on work Vecs that borrow the NumPy arrays."""
+class _PCAsMat:
+    """A ``PC`` seen as a ``Mat`` whose product is ``PCApply`` (for ``_MatOperator``)."""
 
     def __init__(self, pc, template):
-        self.pc = pc
-        self._x = template.duplicate()
-        self._y = template.duplicate()
+        self.pc, self.template = pc, template
 
-    def matvec(self, x_local):
-        x = np.ascontiguousarray(x_local, dtype=np.float64)
-        y = np.empty_like(x)
-        self._x.placeArray(x)
-        self._y.placeArray(y)
-        try:
-            self.pc.apply(self._x, self._y)
-        finally:
-            self._x.resetArray()
-            self._y.resetArray()
-        return y
+    def createVecs(self):
+        return self.template.duplicate(), self.template.duplicate()
+
+    def mult(self, x, y):
+        self.pc.apply(x, y)
 
 
 class RGMRES:
@@ -86,7 +78,7 @@ class RGMRES:
         A, _ = ksp.getOperators()
         comm = ksp.getComm().tompi4py()
         pc = ksp.getPC()
-        M = None if pc.getType() in (None, "none") else _PCOperator(pc, b)
+        M = None if pc.getType() in (None, "none") else _MatOperator(_PCAsMat(pc, b))
         side = "left" if ksp.getPCSide() == PETSc.PC.Side.LEFT else "right"
         rtol, atol, _, max_it = ksp.getTolerances()
         b_arr = b.getArray(readonly=True)
