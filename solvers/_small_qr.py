@@ -56,18 +56,19 @@ class IncrementalQR:
         B -= U @ c2
         c += c2
         if p == 1:  # the usual case: one column per Krylov iteration
-            nrm = float(np.linalg.norm(B))
-            Qb, Rb = B / nrm if nrm > 0 else B, np.array([[nrm]])
+            nrm = float(np.sqrt(B[:, 0] @ B[:, 0]))
+            self.U[:, j] = B[:, 0] / nrm if nrm > 0 else B[:, 0]
+            self.T[j, j] = nrm
+            diag = nrm
         else:       # QR of the orthogonal complement of the new block (Householder, small)
             Qb, Rb = np.linalg.qr(B)
-        sign = np.where(np.diag(Rb) < 0, -1.0, 1.0)      # positive diagonal, as Gram-Schmidt
-        Qb *= sign
-        Rb *= sign[:, None]
-        self.U[:, j:j + p] = Qb
+            sign = np.where(np.diag(Rb) < 0, -1.0, 1.0)      # positive diagonal, as Gram-Schmidt
+            self.U[:, j:j + p] = Qb * sign
+            self.T[j:j + p, j:j + p] = Rb * sign[:, None]
+            diag = float(np.abs(np.diag(Rb)).min())
         self.T[:j, j:j + p] = c
-        self.T[j:j + p, j:j + p] = Rb
         self.j = j + p
-        self.min_diag = min(self.min_diag, float(np.abs(np.diag(Rb)).min()))
+        self.min_diag = min(self.min_diag, diag)
         return self.T[:j + p, j:j + p]
 
     def project(self, y):
