@@ -24,11 +24,10 @@ import numpy as np
 from mpi4py import MPI
 
 from .. import rng
-from .._kernels import floyd_sample
 from ..mpi import agreed, allreduce_sum, get_comm
 from ..orth import tsqr
 from ..validation import check_tall
-from .topk import block_rows, merge_over_ranks, top_k_indices
+from .topk import TopK, block_rows, merge_over_ranks, top_k_indices
 
 __all__ = [
     "METHODS",
@@ -349,12 +348,19 @@ def magnitude_indices(W_local, k, largest=True, comm=None):
 def random_indices(shape, k, seed=0):
     """Baseline: ``k`` distinct flat indices drawn uniformly (sorted).
 
-    Floyd's algorithm on a Philox stream of ``seed``: one uniform per index, the same on
-    every rank and every run.
+    Every entry gets a uniform key from a Philox stream addressed by its flat index, and
+    the ``k`` largest keys win (a uniformly random ``k``-subset). Streamed by row blocks
+    through :class:`~rsketch.lift.topk.TopK`, so the memory is ``O(k + block)``; the
+    same on every rank and every run.
     """
     m, n = (int(s) for s in shape)
-    u = rng.RandomStream(seed, purpose=_RANDOM_MASK_STREAM).uniforms(0, int(k), 1)[:, 0]
-    return floyd_sample(u, m * n)
+    stream = rng.RandomStream(seed, purpose=_RANDOM_MASK_STREAM)
+    top = TopK(int(k))
+    step = block_rows(n)
+    for r0 in range(0, m, step):
+        r1 = min(m, r0 + step)
+        top.push(stream.uniforms(r0, r1, n), r0 * n)
+    return top.indices
 
 
 def jaccard(a, b):

@@ -24,8 +24,9 @@ from ..mpi import Layout, allgather_rows
 
 __all__ = ["select_top_k", "TopK", "top_k_indices", "merge_over_ranks"]
 
-# Entries per row block: large enough that merging costs at most one extra pass.
-_BLOCK_ENTRIES = 1 << 22
+# Entries per row block (8 MiB of float64): small next to any matrix worth streaming,
+# large enough that the per-block Python overhead is negligible.
+_BLOCK_ENTRIES = 1 << 20
 
 
 def select_top_k(values, indices, k, largest=True):
@@ -134,9 +135,9 @@ class TopK:
         return self._indices
 
 
-def block_rows(n_cols, k=0):
-    """Rows per block so that a block holds about ``max(k, 4M)`` entries."""
-    return max(1, max(int(k), _BLOCK_ENTRIES) // max(int(n_cols), 1))
+def block_rows(n_cols):
+    """Rows per block so that a block holds about ``_BLOCK_ENTRIES`` entries."""
+    return max(1, _BLOCK_ENTRIES // max(int(n_cols), 1))
 
 
 def top_k_indices(A, k, largest=True, *, key=np.abs, row_offset=0, n_cols=None):
@@ -166,7 +167,7 @@ def top_k_indices(A, k, largest=True, *, key=np.abs, row_offset=0, n_cols=None):
     m = A.shape[0]
     n = A.shape[1] if n_cols is None else int(n_cols)
     top = TopK(k, largest)
-    step = block_rows(n, k)
+    step = block_rows(n)
     for r0 in range(0, m, step):
         top.push(key(A[r0:r0 + step]), (row_offset + r0) * n)
     return top.values, top.indices
