@@ -295,26 +295,29 @@ def _plot(out, png):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for label, o in out.items():
-        axes[0].plot(o["ranks"], o["jaccard_principal_vs_magnitude"], "o-", label=label)
-        axes[1].plot(o["ranks"], o["jaccard_rsvd_vs_exact_mean"], "o-", label=f"{label}, mean")
-        axes[1].plot(o["ranks"], o["jaccard_rsvd_vs_exact_min"], "x--", label=f"{label}, min")
-        axes[1].plot(o["ranks"], o["jaccard_bf16_vs_exact_mean"], ":", color="gray",
-                     label=f"{label}: exact mask of bf16-rounded W, mean")
-    axes[0].set_title("principal-weight mask vs magnitude mask")
-    axes[1].set_title("randomized (defaults: l = r + max(r, 128), q = %d) vs exact"
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5.2))
+    for color, (label, o) in zip(("C0", "C1", "C2"), out.items()):
+        short = label.split(" (")[0]
+        axes[0].plot(o["ranks"], o["jaccard_principal_vs_magnitude"], "o-", color=color, label=label)
+        axes[1].plot(o["ranks"], o["jaccard_rsvd_vs_exact_mean"], "o-", color=color,
+                     label=f"{short}: randomized, mean")
+        axes[1].plot(o["ranks"], o["jaccard_rsvd_vs_exact_min"], "x--", color=color,
+                     label=f"{short}: randomized, worst matrix")
+        axes[1].plot(o["ranks"], o["jaccard_bf16_vs_exact_mean"], ":", color=color,
+                     label=f"{short}: exact mask of bf16-rounded W, mean")
+    axes[0].set_title("principal-weight mask vs magnitude mask (exact SVD)", fontsize=10)
+    axes[1].set_title("randomized (defaults: l = r + max(r, 128), q = %d) vs exact mask"
                       % DEFAULT_POWER_ITERS, fontsize=10)
     for ax in axes:
         ax.set_xscale("log", base=2)
         ax.set_xlabel("rank r of the approximation")
-        ax.set_ylabel("Jaccard overlap (mean over matrices)")
+        ax.set_ylabel("Jaccard overlap")
         ax.grid(True, alpha=0.3)
-    axes[0].legend(fontsize=8)
-    axes[1].legend(fontsize=7)
+    axes[0].legend(fontsize=8, loc="upper left")
+    axes[1].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.45, -0.16), ncol=2)
     fig.suptitle("LIFT masks at 5 % density on real checkpoints")
     fig.tight_layout()
-    fig.savefig(png, dpi=110)
+    fig.savefig(png, dpi=110, bbox_inches="tight")
     print(f"wrote {png}", flush=True)
 
 
@@ -328,7 +331,8 @@ def _config(text):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--part", choices=["all", "matrices", "block", "overlap"], default="all")
+    ap.add_argument("--part", choices=["all", "matrices", "block", "overlap", "plot"], default="all",
+                    help="'plot' redraws the PNG from the JSON's overlap results")
     ap.add_argument("--rank", type=int, default=128)
     ap.add_argument("--density", type=float, default=0.05)
     ap.add_argument("--repeat", type=int, default=3, help="repetitions of the randomized SVD")
@@ -358,6 +362,8 @@ def main(argv=None):
     results = json.loads(path.read_text()) if path.exists() else {}
     results.update({"benchmark": "bench_lift", "machine": machine(),
                     "threads_per_process": os.environ.get("OPENBLAS_NUM_THREADS")})
+    if args.part == "plot":
+        return _plot(results["overlap"], ROOT / "docs" / "lift_overlap_vs_rank.png")
     parts = ["matrices", "block", "overlap"] if args.part == "all" else [args.part]
     for part in parts:
         print(f"== {part}", flush=True)
