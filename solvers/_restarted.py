@@ -21,6 +21,9 @@ __all__ = ["restarted_solve"]
 
 # The sketched orthogonality above which a cycle is reported as having lost stability.
 STABILITY_WARNING = 1e-2
+# Stall test of low-precision cycles: less than 20 % decrease over 5 iterations.
+_STALL_WINDOW = 5
+_STALL_RATIO = 0.8
 
 
 def restarted_solve(ctx, cycle, *, rtol, atol, maxiter, side, callback, method, floor=0.0):
@@ -29,10 +32,13 @@ def restarted_solve(ctx, cycle, *, rtol, atol, maxiter, side, callback, method, 
     Parameters
     ----------
     floor : float
-        Relative accuracy a cycle can deliver with its basis precision: a cycle stops once
-        its estimate is below ``floor × (its initial residual)``, since further iterations
-        would only refine rounding errors (float32 bases); the restart then continues from
-        the true float64 residual.
+        Relative accuracy below which a cycle with a low-precision basis may stall
+        (``1e3·u`` of the basis precision; 0 disables the test): once the estimate is below
+        ``floor × (the cycle's initial residual)`` and has decreased by less than 20 % over
+        the last 5 iterations, the cycle ends and the restart continues from the true
+        float64 residual (iterative refinement). Each float32 basis vector carries a
+        relative rounding error ``u₃₂``, and the space it spans stops improving the
+        residual a few orders of magnitude below the cycle's start.
 
     Notes
     -----
@@ -82,8 +88,9 @@ def restarted_solve(ctx, cycle, *, rtol, atol, maxiter, side, callback, method, 
         # norm of one vector is off by ~sqrt(2/k) (a third for k = 60), and with left
         # preconditioning the cycle's norm is of M⁻¹r, not r.
         scale = rnorm / cycle.start_norm
-        inner = max(tol, floor * rnorm)
+        stall_below = floor * rnorm
         est = np.inf
+        window = []
         while True:
             e = cycle.advance()
             if e is None:         # happy breakdown: the space is invariant; the solve is exact
@@ -93,8 +100,12 @@ def restarted_solve(ctx, cycle, *, rtol, atol, maxiter, side, callback, method, 
             hist.append(est)
             if callback is not None:
                 callback(est)
-            if est <= inner or cycle.j >= cycle.m or its >= maxiter:
+            if est <= tol or cycle.j >= cycle.m or its >= maxiter:
                 break
+            window.append(est)
+            if est < stall_below and len(window) > _STALL_WINDOW \
+                    and est > _STALL_RATIO * window[-1 - _STALL_WINDOW]:
+                break             # a float32 basis has stopped helping: refine from r
         if cycle.j == 0:
             reason = "breakdown"
             break

@@ -21,13 +21,36 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rsketch._kernels import subtract_combination
 from rsketch.mpi import agreed
 
 from ._bound_sketch import BoundSketch, default_sketch
 from ._krylov import check_basis_dtype, check_positive_int, setup
 from ._small_qr import IncrementalQR
 
-__all__ = ["rarnoldi", "ArnoldiResult", "RGSArnoldi", "RGSCycle", "bind_sketch"]
+__all__ = ["rarnoldi", "ArnoldiResult", "RGSArnoldi", "RGSCycle", "bind_sketch", "combine_rows"]
+
+
+# Columns of a float32 basis converted to float64 at a time by combine_rows.
+_COMBINE_CHUNK = 1 << 14
+
+
+def combine_rows(Q, c):
+    """``c @ Q`` accumulated in float64, for basis rows ``Q`` of float32 or float64.
+
+    This is how an iterate is formed from the basis (once per cycle): with a float32 basis
+    the coefficients are not rounded to float32 and the sum is float64, so the iterate is
+    the one whose sketched residual the cycle minimized, exactly as stored. Float32 rows are
+    converted in chunks of columns (bounded memory, one pass).
+    """
+    c = np.asarray(c, dtype=np.float64)
+    if Q.dtype == np.float64:
+        return c @ Q
+    out = np.empty(c.shape[:-1] + (Q.shape[1],))
+    for lo in range(0, Q.shape[1], _COMBINE_CHUNK):
+        hi = min(lo + _COMBINE_CHUNK, Q.shape[1])
+        out[..., lo:hi] = c @ Q[:, lo:hi].astype(np.float64)
+    return out
 
 
 def bind_sketch(sketch, dim, layout):
@@ -86,8 +109,7 @@ class RGSArnoldi:
         self.H = np.zeros((self.m + 1, self.m))
         self.sqr = IncrementalQR(self.k, self.m + 1)
         self.buf = np.zeros(2 * self.k + 4)
-        # work vectors allocated once: fresh large arrays every iteration cost page faults
-        self._y = np.zeros(n, dtype=self.dtype)
+        # work vector allocated once: fresh large arrays every iteration cost page faults
         self._x64 = np.zeros(n) if self.dtype != np.float64 else None
         # A candidate whose sketched norm is below this fraction of its source's is taken as
         # zero: rounding of the basis arithmetic alone leaves ~eps·sqrt(j) of it.
@@ -156,17 +178,15 @@ class RGSArnoldi:
         r"""Next candidate :math:`q_{j+1} = A v_j - V_j r`, :math:`r = \arg\min\|S_j r - \Theta A v_j\|`.
 
         Local work only: the small least-squares solve (replicated) and one pass over the
-        basis (BLAS-2, in the basis precision). Fills ``H[:j, j-1]``.
+        basis (a numba kernel accumulating in float64). Fills ``H[:j, j-1]``.
         """
         t0 = time.perf_counter()
         j = self.j
         r = self.sqr.solve(self.P[:, j - 1])
         self.H[:j, j - 1] = r
-        c = (r * self.d[:j]).astype(self.dtype)
-        y = np.matmul(c, self.Q[:j], out=self._y)
-        z = self.z
-        z *= self.d[j - 1]
-        np.subtract(z, y, out=self.Q[j], casting="unsafe")
+        # one pass over the basis, summed in float64 whatever the basis precision, so a
+        # float32 candidate is rounded once (error u32·‖q‖, not u32·‖A v_j‖)
+        subtract_combination(self.Q, j, r * self.d[:j], self.z, self.d[j - 1], self.Q[j])
         self.z = None
         self.ctx.times["orthogonalization"] += time.perf_counter() - t0
 
@@ -195,8 +215,7 @@ class RGSArnoldi:
     def combine(self, y):
         """``V[:, :len(y)] @ y`` on this rank's rows, float64 (one pass over the basis)."""
         i = len(y)
-        c = (np.asarray(y) * self.d[:i]).astype(self.dtype)
-        return np.asarray(c @ self.Q[:i], dtype=np.float64)
+        return combine_rows(self.Q[:i], np.asarray(y) * self.d[:i])
 
     def basis(self):
         """The normalized basis, local rows ``(n_local, j)`` in the basis precision."""
@@ -347,7 +366,7 @@ def rarnoldi(A, v0, m, sketch=None, basis_dtype=None, comm=None):
        :math:`p = \Theta A v_j`;
     4. :math:`r = \arg\min_y \|S_j y - p\|` (``O(kj)``, replicated, from an updated QR of
        :math:`S_j`);
-    5. :math:`q_{j+1} = A v_j - V_j r` (one pass over the basis, BLAS-2).
+    5. :math:`q_{j+1} = A v_j - V_j r` (one pass over the basis, summed in float64).
 
     Passes over high-dimensional data per iteration: one over the basis (step 5), plus
     the product with ``A`` and the sparse sketch of two vectors; classical Gram–Schmidt

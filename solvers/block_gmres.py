@@ -16,7 +16,7 @@ from scipy.linalg import solve_triangular
 from ._bound_sketch import default_sketch
 from ._krylov import KrylovResult, setup
 from ._small_qr import IncrementalQR
-from .arnoldi import bind_sketch
+from .arnoldi import bind_sketch, combine_rows
 from .gmres import _check_common, _floor
 
 __all__ = ["block_rgmres"]
@@ -138,7 +138,7 @@ class _BlockRGS:
     def combine(self, Y):
         """``V Y`` (local rows ``(n_local, q)``, float64) for coefficients on the first columns."""
         C = self._row_coefficients(Y)
-        return np.asarray(C.T.astype(self.dtype) @ self.Q[:C.shape[0]], dtype=np.float64).T
+        return combine_rows(self.Q[:C.shape[0]], C.T).T
 
     def orthogonality(self):
         S = self.S[:, :self.cols]

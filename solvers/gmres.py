@@ -19,7 +19,7 @@ from rsketch.mpi import agreed
 from ._krylov import check_basis_dtype, check_positive_int, check_side, check_tol, setup
 from ._restarted import restarted_solve
 from ._small_qr import IncrementalQR
-from .arnoldi import RGSCycle, bind_sketch
+from .arnoldi import RGSCycle, bind_sketch, combine_rows
 
 __all__ = ["rgmres", "gmres", "ORTHO"]
 
@@ -68,7 +68,7 @@ def _check_common(restart, maxiter, rtol, atol, side, basis_dtype, n):
 
 
 def _floor(dtype):
-    """Relative accuracy one cycle can reach with a basis in ``dtype`` (see restarted_solve)."""
+    """Level below which a cycle with a basis in ``dtype`` may stall (see restarted_solve)."""
     return 0.0 if dtype == np.float64 else 1e3 * float(np.finfo(dtype).eps)
 
 
@@ -273,7 +273,7 @@ class _ClassicalCycle:
     def correction(self):
         j = self.j
         y = solve_triangular(self.R[:j, :j], self.g[:j], lower=False)
-        return np.asarray(y.astype(self.dtype) @ self.V[:j], dtype=np.float64)
+        return combine_rows(self.V[:j], y)
 
     def orthogonality(self):
         return None
