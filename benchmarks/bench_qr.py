@@ -16,8 +16,9 @@ Three parts (``--parts qr cqrrpt gs``):
   1e6 x 200 (cond 1 and 1e10).
 
 The global matrix is generated from the global row index (``RandomStream``), so every
-rank count factors the same matrix. Times are the best of ``--repeat`` runs (the slow
-column-by-column methods run once), maximum over ranks. Accuracy: ``||I - Q^T Q||_2``
+rank count factors the same matrix. Times are the best of ``--repeat`` runs for every
+method and baseline alike (the machine is shared: a single run of a baseline would be
+biased), maximum over ranks. Accuracy: ``||I - Q^T Q||_2``
 and ``cond(Q)`` from the eigenvalues of the (distributed) Gram matrix, the residual
 ``||X P - Q R||_F / ||X||_F``, the rank for CQRRPT/QRCP. Ratios are baseline time /
 method time (> 1: the method is faster). JSON: benchmarks/results/bench_qr_np<P>.json.
@@ -117,7 +118,7 @@ def part_qr(comm, repeat, results, cases):
                   f"{'numpy.linalg.qr' if serial else 'tsqr'}", comm=comm)
         rows = []
         if serial:
-            rows.append(timed("numpy.linalg.qr", lambda: np.linalg.qr(X), X, 1, comm))
+            rows.append(timed("numpy.linalg.qr", lambda: np.linalg.qr(X), X, repeat, comm))
         rows.append(timed("tsqr", lambda: rs.tsqr(X, comm), X, repeat, comm))
         rows.append(timed("cholqr2", lambda: rs.cholqr2(X, comm), X, repeat, comm))
         rows.append(timed("shifted_cholqr3", lambda: rs.shifted_cholqr3(X, comm), X, repeat, comm))
@@ -142,7 +143,7 @@ def part_cqrrpt(comm, repeat, results, cases):
                 d = np.abs(np.diag(R))
                 return Q, R, P, int((d > 2 * np.finfo(float).eps ** 0.95 * d[0]).sum())
 
-            rows.append(timed("scipy qr(pivoting)", geqp3, X, 1, comm, with_rank))
+            rows.append(timed("scipy qr(pivoting)", geqp3, X, repeat, comm, with_rank))
         rows.append(timed("cqrrpt", lambda: rs.cqrrpt(X, comm=comm), X, repeat, comm, with_rank))
         show(rows, "scipy qr(pivoting)", comm)
         results.append({"part": "cqrrpt", "n": n, "m": m, "cond": cond, "ranks": comm.size, "rows": rows})
@@ -160,8 +161,8 @@ def part_gs(comm, repeat, results, block):
             acc["sketch_orth"] = float(np.linalg.norm(np.eye(m) - SQ.T @ SQ, 2))
             return acc
 
-        rows = [timed("cgs2", lambda: cgs2(X, comm), X, 1, comm, with_sketch),
-                timed("mgs", lambda: mgs(X, comm), X, 1, comm, with_sketch),
+        rows = [timed("cgs2", lambda: cgs2(X, comm), X, repeat, comm, with_sketch),
+                timed("mgs", lambda: mgs(X, comm), X, repeat, comm, with_sketch),
                 timed("rgs", lambda: rs.rgs(X, S, comm), X, repeat, comm, with_sketch),
                 timed(f"brgs b={block}", lambda: rs.brgs(X, block, S, comm), X, repeat, comm, with_sketch)]
         show(rows, "cgs2", comm)
