@@ -142,7 +142,10 @@ def shifted_cholqr3(X_local, comm=None):
     from above, which keeps the shift safe), so the Cholesky factorization exists for any
     :math:`\kappa(X) \lesssim u^{-1}`; :math:`Q_1 = X R_1^{-1}` then has
     :math:`\kappa(Q_1) = O(u^{-1/2})` and CholQR2 finishes the job:
-    :math:`\|I - Q^H Q\| = O(u)`.
+    :math:`\|I - Q^H Q\| = O(u)`. For a rank-deficient ``X`` the shifted factor still
+    exists: the result is then, as with Householder QR, an orthonormal ``Q`` and an
+    ``R`` whose tiny diagonal entries reveal the deficiency (a zero column still raises
+    :class:`BreakdownError`).
 
     Examples
     --------

@@ -143,12 +143,17 @@ def test_breakdown_is_agreed_on_every_rank(comm):
     X[:, 3] = X[:, 0]                               # exactly dependent
     lay = rs.Layout(60, comm)
     for f in (lambda A: rs.rcholqr(A, comm=comm), lambda A: rs.cholqr(A, comm),
-              lambda A: rs.cholqr2(A, comm), lambda A: rs.shifted_cholqr3(A, comm)):
+              lambda A: rs.cholqr2(A, comm)):
         with pytest.raises(BreakdownError):
             f(local_rows(X, comm, lay))
-    # RGS behaves like Householder QR: a tiny r_jj reveals the dependence, W = QR holds
-    Q, R, _ = rs.rgs(local_rows(X, comm, lay), comm=comm)
-    assert abs(R[3, 3]) < 1e-14 * np.linalg.norm(R[:, 3])
+    # RGS and shifted CholQR3 behave like Householder QR: a tiny r_jj reveals the
+    # dependence, W = QR holds and Q stays well conditioned
+    for f in (lambda A: rs.rgs(A, comm=comm), lambda A: rs.shifted_cholqr3(A, comm)):
+        Q, R = f(local_rows(X, comm, lay))[:2]
+        assert abs(R[3, 3]) < 1e-14 * np.linalg.norm(R[:, 3])
+        Qg = allgather_rows(np.ascontiguousarray(Q), lay)
+        assert np.linalg.cond(Qg) < 10
+        assert np.linalg.norm(X - Qg @ R) < 1e-14 * np.linalg.norm(X)
     X[:, 2] = 0.0                                   # a zero column: exact breakdown
     for f in (lambda A: rs.rgs(A, comm=comm), lambda A: rs.brgs(A, 2, comm=comm),
               lambda A: rs.brgs(A, 2, comm=comm, intra="rgs")):
