@@ -47,7 +47,8 @@ def _cholqr_pass(X, comm, name, shift=0.0, *, overwrite=False, check_cond=True):
                 if info else f"cond({name}) ≈ {1 / max(rcond, 1e-300):.1e} >= u^(-1/2): Q would not be orthogonal")
         raise agreed(BreakdownError(
             f"Cholesky QR: {what}; {name} is rank deficient or too ill-conditioned "
-            "(condition number above ~1e8). Use shifted_cholqr3, rcholqr(..., reorth=True) or tsqr"))
+            "(condition number above ~1e8). For ill-conditioned input use shifted_cholqr3, "
+            "rcholqr(..., reorth=True) or tsqr; for rank-deficient input rcholqr(..., pivoting=True) or cqrrpt"))
     return right_solve(X, R, overwrite=overwrite), R
 
 
