@@ -164,6 +164,10 @@ def plot(curves, m, path):
     for name, c in curves.items():
         if c:
             ax.semilogy(np.arange(1, len(c) + 1), c, styles.get(name, "-"), label=name, lw=1.6)
+            if len(c) < m:       # the Cholesky factorization stopped at column len(c) + 1
+                ax.semilogy([len(c)], [c[-1]], "x", color=styles.get(name, "k")[:2], ms=9)
+                ax.annotate(f"{name}: Cholesky fails at column {len(c) + 1}", (len(c), c[-1]),
+                            textcoords="offset points", xytext=(5, 12 if name == "CholQR" else 26), fontsize=7)
     ax.set_xlabel("i (columns)")
     ax.set_ylabel("cond(Q_i)")
     ax.set_xlim(1, m)
@@ -185,7 +189,9 @@ def _cell(r, key, fmt):
     return "breakdown"
 
 
-SKETCHED = ("RGS", "BRGS", "RCholQR")
+def _sketched(name):
+    """Methods whose Q is only well conditioned (Theta Q orthonormal), not orthonormal."""
+    return name.startswith(("RGS", "BRGS")) or (name.startswith("RCholQR") and "RCholQR2" not in name)
 
 
 def report(out_dir=None):
@@ -226,7 +232,7 @@ def report(out_dir=None):
         print("|---" * (len(rand) + 1) + "|")
         for i, r0 in enumerate(rand[0]["rows"]):
             name = r0["method"]
-            k = key or ("sketch_orth" if name.startswith(SKETCHED) else "orth")
+            k = key or ("sketch_orth" if _sketched(name) else "orth")
             cells = []
             for f in rand:
                 r = f["rows"][i]
@@ -244,9 +250,17 @@ def main(argv=None):
     ap.add_argument("--m-random", type=int, default=100)
     ap.add_argument("--out", default=None)
     ap.add_argument("--report", action="store_true", help="print markdown tables from the JSON file")
+    ap.add_argument("--plot", action="store_true", help="redraw the figure from the JSON file")
     args = ap.parse_args(argv)
     if args.report:
         return report(args.out)
+    if args.plot:
+        import json
+
+        from _common import RESULTS
+
+        d = json.loads((Path(args.out or RESULTS) / "stability_qr.json").read_text())
+        return plot(d["cond_Qi_W"], d["m"], ROOT / "docs" / "figures" / "qr_stability_cond.png")
     n = args.n or (20000 if args.quick else 100000)
     m = args.m or (150 if args.quick else 300)
     families = []
