@@ -91,3 +91,23 @@ def test_bad_checkpoint_exit_1(tmp_path, capsys):
     assert "malformed or truncated" in capsys.readouterr().err
     assert main(["lift"]) == 1
     assert "CHECKPOINT is required" in capsys.readouterr().err
+
+
+@pytest.mark.mpi
+def test_two_ranks_write_the_serial_file_and_agree_on_errors(tmp_path):
+    from mpirun import run_mpi
+
+    common = ["lift", str(minilm_path()), "--include", "encoder.layer.2.*", "--rank", "16",
+              "--density", "0.05", "--no-progress"]
+    serial, dist = tmp_path / "serial.safetensors", tmp_path / "dist.safetensors"
+    assert main([*common, "--out", str(serial)]) == 0
+    res = run_mpi(2, ["-m", "rsketch", *common, "--out", str(dist), "--report",
+                      str(tmp_path / "r.json")], timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.count("rsketch lift: 6 matrices") == 1          # printed by rank 0 only
+    assert dist.read_bytes() == serial.read_bytes()
+    assert json.loads((tmp_path / "r.json").read_text())["ranks"] == 2
+    bad = run_mpi(2, ["-m", "rsketch", "lift", str(tmp_path / "r.json"), "--rank", "4",
+                      "--k", "3", "--out", str(tmp_path / "x")], timeout=120)
+    assert bad.returncode != 0
+    assert bad.stderr.count("malformed or truncated") == 1, bad.stderr

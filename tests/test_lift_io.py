@@ -68,6 +68,9 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, rng):
     write_json_atomic(tmp_path / "r.json", {"x": np.float64(1.5), "y": np.arange(2)})
     assert json.loads((tmp_path / "r.json").read_text()) == {"x": 1.5, "y": [0, 1]}
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (path.stat().st_mode & 0o777) == 0o666 & ~umask     # not mkstemp's 0600
 
 
 def test_plain_bool_file_and_bad_files(tmp_path):

@@ -24,7 +24,7 @@ import numpy as np
 from mpi4py import MPI
 
 from .. import rng
-from ..mpi import agreed, allreduce_sum, get_comm
+from ..mpi import _as_count, agreed, allreduce_sum, get_comm
 from ..orth import tsqr
 from ..validation import check_tall
 from .topk import TopK, block_rows, merge_over_ranks, top_k_indices
@@ -60,9 +60,7 @@ _RANDOM_MASK_STREAM = 101  # RandomStream purpose of the random baseline (not a 
 
 
 def _positive_int(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if value < 1:
+    if _as_count(value, name) < 1:  # TypeError for non-integers, ValueError below zero
         raise ValueError(f"{name} must be positive, got {value}")
     return int(value)
 
