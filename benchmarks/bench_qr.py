@@ -215,6 +215,18 @@ def report(out_dir):
                 f"{(tb / r['time']) if tb else float('nan'):.2f} | {t2 if t2 else float('nan'):.3f} | "
                 f"{sp if sp else float('nan'):.2f} | {r['orth']:.1e} | {r['cond_Q']:.2e} | {r['residual']:.1e} |")
     print("\n".join(lines))
+    t2 = out_dir / "bench_qr_np1_threads2.json"
+    if t2.exists():
+        d = json.loads(t2.read_text())
+        print(f"\nOne rank, OPENBLAS_NUM_THREADS={d.get('openblas_threads')}: ratio vs the baseline (same run)\n")
+        print("| part | n x m | cond | method | time [s] | ratio |\n|---|---|---|---|---|---|")
+        for c in d["results"]:
+            base = {"qr": "numpy.linalg.qr", "cqrrpt": "scipy qr(pivoting)", "gs": "cgs2"}[c["part"]]
+            tb = next((r["time"] for r in c["rows"] if r["method"] == base and r["status"] == "ok"), None)
+            for r in c["rows"]:
+                if r["status"] == "ok" and r["method"] in (base, "rcholqr", "rcholqr reorth=True", "cqrrpt"):
+                    print(f"| {c['part']} | {c['n']} x {c['m']} | {c['cond']:.0e} | {r['method']} | "
+                          f"{r['time']:.3f} | {tb / r['time']:.2f} |")
     _figure(runs[1], ROOT / "docs" / "figures" / "bench_qr_speedup.png")
 
 
