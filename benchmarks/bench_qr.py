@@ -185,7 +185,8 @@ def report(out_dir):
         print("no serial results (bench_qr_np1.json)")
         return
     lines = ["| part | n x m | cond | method | time 1 rank [s] | ratio vs baseline | time 2 ranks [s] "
-             "| speedup 2 ranks | ‖I-QᵀQ‖₂ | cond(Q) | residual |", "|" + "---|" * 11]
+             "| speedup 2 ranks | ‖I-QᵀQ‖₂ | cond(Q) | residual | rank or ‖I-(ΘQ)ᵀ(ΘQ)‖₂ |",
+             "|" + "---|" * 12]
     par = runs.get(2)
 
     def find(res, part, n, m, cond, method):
@@ -204,7 +205,7 @@ def report(out_dir):
             p = find(par, c["part"], c["n"], c["m"], c["cond"], r["method"])
             if r["status"] != "ok":
                 lines.append(f"| {c['part']} | {c['n']} x {c['m']} | {c['cond']:.0e} | {r['method']} | breakdown "
-                             f"| | | | | | |")
+                             f"| | | | | | | |")
                 continue
             t2 = p["time"] if p and p["status"] == "ok" else None
             sp = r["time"] / t2 if t2 else None
@@ -212,8 +213,9 @@ def report(out_dir):
                 speed.append((f"{c['part']} {c['n']}x{c['m']} c{c['cond']:.0e}\n{r['method']}", sp))
             lines.append(
                 f"| {c['part']} | {c['n']} x {c['m']} | {c['cond']:.0e} | {r['method']} | {r['time']:.3f} | "
-                f"{(tb / r['time']) if tb else float('nan'):.2f} | {t2 if t2 else float('nan'):.3f} | "
-                f"{sp if sp else float('nan'):.2f} | {r['orth']:.1e} | {r['cond_Q']:.2e} | {r['residual']:.1e} |")
+                f"{_num(tb / r['time'] if tb else None, '.2f')} | {_num(t2, '.3f')} | "
+                f"{_num(sp, '.2f')} | {r['orth']:.1e} | {r['cond_Q']:.2e} | {r['residual']:.1e} | "
+                f"{_extra(r)} |")
     print("\n".join(lines))
     t2 = out_dir / "bench_qr_np1_threads2.json"
     if t2.exists():
@@ -228,6 +230,20 @@ def report(out_dir):
                     print(f"| {c['part']} | {c['n']} x {c['m']} | {c['cond']:.0e} | {r['method']} | "
                           f"{r['time']:.3f} | {tb / r['time']:.2f} |")
     _figure(runs[1], ROOT / "docs" / "figures" / "bench_qr_speedup.png")
+
+
+def _num(v, fmt):
+    """A number, or a dash where it was not measured (serial-only baselines)."""
+    return "–" if v is None else format(v, fmt)
+
+
+def _extra(row):
+    """The rank (QRCP) or the sketched loss of orthogonality (Gram-Schmidt), if measured."""
+    if "rank" in row:
+        return str(row["rank"])
+    if "sketch_orth" in row:
+        return f"{row['sketch_orth']:.1e}"
+    return ""
 
 
 def _figure(serial, path):
