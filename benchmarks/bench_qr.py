@@ -172,9 +172,14 @@ def part_gs(comm, repeat, results, block):
 # ----------------------------------------------------------------------------- report
 
 
-def report(out_dir):
-    """Markdown tables (serial ratios, 2-rank speedups) and the figure, from the JSON files."""
+def report(out_dir=None):
+    """Markdown tables (serial ratios, 2-rank speedups) and the figure, from the JSON files.
+
+    The figure goes to docs/figures for the committed results, next to the JSON otherwise.
+    """
+    figure = ROOT / "docs" / "figures" / "bench_qr_speedup.png" if out_dir is None else None
     out_dir = Path(out_dir or RESULTS)
+    figure = figure or out_dir / "bench_qr_speedup.png"
     runs = {}
     for p in sorted(out_dir.glob("bench_qr_np*.json")):
         if not p.stem[len("bench_qr_np"):].isdigit():      # skip the --quick outputs
@@ -229,7 +234,8 @@ def report(out_dir):
                 if r["status"] == "ok" and r["method"] in (base, "rcholqr", "rcholqr reorth=True", "cqrrpt"):
                     print(f"| {c['part']} | {c['n']} x {c['m']} | {c['cond']:.0e} | {r['method']} | "
                           f"{r['time']:.3f} | {tb / r['time']:.2f} |")
-    _figure(runs[1], ROOT / "docs" / "figures" / "bench_qr_speedup.png")
+    _figure(runs[1], figure)
+    return lines
 
 
 def _num(v, fmt):
