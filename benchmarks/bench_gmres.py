@@ -8,7 +8,7 @@ For every problem (``name:n``, ``n`` grid points per direction), preconditioner
 (``none``, ``bjacobi`` = ILU(0) of each rank's diagonal block) and restart, each method
 solves ``A x = b`` to ``--rtol`` (true residual), after an untimed 3-iteration warm-up:
 
-* ``rgmres``: randomized GMRES (RGS, sparse sign sketch, k = 2(restart + 1)), float64 basis
+* ``rgmres``: randomized GMRES (RGS, sparse sign sketch, k = 4(restart + 1)), float64 basis
 * ``rgmres32``: the same with a float32 basis
 * ``cgs2``, ``mgs``: classical GMRES on the same operators (:func:`solvers.gmres`)
 * ``scipy``: ``scipy.sparse.linalg.gmres`` on the global matrix (one rank only)
@@ -238,9 +238,9 @@ def plot(rows, out_dir, tag):
 
     paths = []
     for name, draw in (("history", history), ("time", time_bars)):
-        ncol = 2
+        ncol = min(2, len(configs))
         nrow = -(-len(configs) // ncol)
-        fig, axes = plt.subplots(nrow, ncol, figsize=(11, 3.4 * nrow), squeeze=False)
+        fig, axes = plt.subplots(nrow, ncol, figsize=(5.5 * ncol, 3.4 * nrow), squeeze=False)
         for ax, cfg in zip(axes.ravel(), configs):
             draw(ax, {r["method"]: r for r in rows if (r["problem"], r["n"], r["pc"], r["restart"]) == cfg})
             ax.set_title(f"{cfg[0]}, n = {cfg[1]}, pc {cfg[2]}, restart {cfg[3]}", fontsize=9)

@@ -15,6 +15,7 @@ import numpy as np
 import rsketch as rs
 from rsketch.mpi import agreed
 
+from ._bound_sketch import SKETCH_FACTOR
 from .problems import PROBLEMS, load_matrix_market, load_vector_market, make_problem
 
 
@@ -40,7 +41,7 @@ def add_sketch_arguments(parser):
     sk.add_argument("--sketch", default="sparse", choices=sorted(rs.SKETCH_KINDS),
                     help="sketch kind (default sparse sign)")
     sk.add_argument("--sketch-size", type=int, default=None,
-                    help="sketch rows k (default 2 * (basis size))")
+                    help="sketch rows k (default 4 * (basis size))")
     sk.add_argument("--nnz", type=int, default=4, help="nonzeros per column of the sparse sign sketch")
     sk.add_argument("--seed", type=int, default=0)
     sk.add_argument("--basis-dtype", default="float64", choices=("float64", "float32"),
@@ -56,7 +57,7 @@ def _floats(text):
 
 def build_sketch(args, dim):
     """The sketch chosen on the command line for a basis of ``dim`` vectors."""
-    k = 2 * dim if args.sketch_size is None else args.sketch_size
+    k = SKETCH_FACTOR * dim if args.sketch_size is None else args.sketch_size
     options = {"nnz": min(args.nnz, k)} if args.sketch == "sparse" else {}
     try:
         return rs.make_sketch(args.sketch, k, seed=args.seed, **options)

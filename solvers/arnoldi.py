@@ -335,7 +335,7 @@ def rarnoldi(A, v0, m, sketch=None, basis_dtype=None, comm=None):
     m : int
         Number of steps (products with ``A``).
     sketch : rsketch.Sketch, optional
-        Default :class:`rsketch.SparseSign` with ``k = 2(m + 1)`` rows and 4 nonzeros per
+        Default :class:`rsketch.SparseSign` with ``k = 4(m + 1)`` rows and 4 nonzeros per
         column. Must have ``k >= m + 1``.
     basis_dtype : {None, numpy.float64, numpy.float32}, optional
         Precision of the stored basis; sketches and small matrices stay float64.

@@ -166,7 +166,7 @@ def block_rgmres(A, B, X0=None, *, rtol=1e-8, atol=0.0, restart=20, maxiter=None
     M, side, basis_dtype, comm
         As for :func:`solvers.rgmres`.
     sketch : rsketch.Sketch, optional
-        Default sparse sign with ``k = 2 (restart + 1) p``.
+        Default sparse sign with ``k = 4 (restart + 1) p``.
     callback : callable, optional
         ``callback(rk)`` after every block iteration with the estimated residual norms
         (array of ``p``).

@@ -135,7 +135,7 @@ def reigs(A, k, which="LM", sigma=None, m=None, *, tol=1e-8, maxiter=300, v0=Non
         Starting vector; default a Gaussian vector drawn by global row index (the same on
         any number of ranks).
     sketch : rsketch.Sketch, optional
-        Default sparse sign with ``k = 2(m + 1)``.
+        Default sparse sign with ``k = 4(m + 1)``.
     basis_dtype : {None, numpy.float64, numpy.float32}
     comm : mpi4py.MPI.Comm, optional
 

@@ -99,7 +99,7 @@ def rgmres(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=No
         Right: Krylov space of ``A M⁻¹``, the sketched true residual is minimized.
         Left: of ``M⁻¹ A``, the sketched preconditioned residual is minimized.
     sketch : rsketch.Sketch, optional
-        Default :class:`rsketch.SparseSign` with ``k = 2(restart + 1)`` rows, 4 nonzeros.
+        Default :class:`rsketch.SparseSign` with ``k = 4(restart + 1)`` rows, 4 nonzeros.
         Needs ``k >= restart + 1``.
     basis_dtype : {None, numpy.float64, numpy.float32}
         Precision of the stored Krylov basis. With float32 the basis traffic halves;

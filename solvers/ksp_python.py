@@ -4,7 +4,7 @@ A PETSc code keeps its ``Mat``, ``Vec``, ``PC`` and options database and only sw
 the Krylov method::
 
     -ksp_type python -ksp_python_type solvers.ksp_python.RGMRES
-    -ksp_rgmres_restart 100 -ksp_rgmres_sketch_size 202 -ksp_rgmres_float32_basis
+    -ksp_rgmres_restart 100 -ksp_rgmres_sketch_size 404 -ksp_rgmres_float32_basis
     -ksp_rtol 1e-8 -ksp_max_it 5000 -ksp_monitor -ksp_converged_reason -pc_type bjacobi
 
 or from Python ``ksp.setType("python"); ksp.setPythonContext(RGMRES())``. The solve calls
@@ -43,7 +43,7 @@ class RGMRES:
     """Python context of a KSP: randomized GMRES (RGS, one reduction per iteration).
 
     Options (with the KSP's prefix): ``-ksp_rgmres_restart`` (default 50),
-    ``-ksp_rgmres_sketch_size`` (default ``2 (restart + 1)``), ``-ksp_rgmres_float32_basis``.
+    ``-ksp_rgmres_sketch_size`` (default ``4 (restart + 1)``), ``-ksp_rgmres_float32_basis``.
 
     Examples
     --------

@@ -52,6 +52,20 @@ def krylov_basis(A, b, m):
     return np.linalg.qr(K)[0]
 
 
+def arnoldi_basis(A, b, m):
+    """Orthonormal basis of span{b, ..., A^{m-1} b} by Arnoldi with full reorthogonalization
+    (dense NumPy, two Gram-Schmidt passes): well conditioned for any ``m``, unlike the power
+    basis of :func:`krylov_basis`."""
+    V = np.zeros((b.size, m))
+    V[:, 0] = b / np.linalg.norm(b)
+    for j in range(1, m):
+        w = A @ V[:, j - 1]
+        for _ in range(2):
+            w -= V[:, :j] @ (V[:, :j].T @ w)
+        V[:, j] = w / np.linalg.norm(w)
+    return V
+
+
 def sketched_lstsq_iterate(A, b, m, sketch):
     """``x = K y``, ``y = argmin ‖Θ(b − A K y)‖`` with the explicit sketch matrix."""
     K = krylov_basis(A, b, m)
