@@ -71,3 +71,15 @@ def test_bench_gmres_small_and_table(tmp_path):
     table = gmres_table.table([str(path)]).splitlines()
     assert len(table) == 2 + 10
     assert sum("| rgmres f32 |" in line for line in table) == 2
+
+
+def test_krylov_one_cycle_small(tmp_path):
+    import krylov_one_cycle
+
+    opt, rows = krylov_one_cycle.main(["--problem", "convdiff2d:24", "--restart", "20", "--pc", "none", "--factors", "2", "8",
+                                       "--seeds", "0", "--out", str(tmp_path)])
+    data = json.loads((tmp_path / "krylov_one_cycle.json").read_text())
+    assert data["gmres_cgs2_relres"] == opt and len(data["rows"]) == 2
+    for r in rows:
+        # GMRES is the optimum over the same Krylov space
+        assert r["iterations"] == 20 and r["true_relres"] >= opt * (1 - 1e-8)
