@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import rsketch as rs  # noqa: E402
 from _common import machine, write_json  # noqa: E402
+from bench_gmres import _true_relres  # noqa: E402
 from solvers import gmres, make_preconditioner, make_problem, rgmres  # noqa: E402
 
 
@@ -53,8 +54,7 @@ def main(argv=None):
     bn = np.sqrt(comm.allreduce(float(b @ b)))
 
     def relres(x):
-        r = b - A.matvec(x)
-        return float(np.sqrt(comm.allreduce(float(r @ r))) / bn)
+        return _true_relres(A, b, x, comm)
 
     opt = relres(gmres(A, b, restart=m, maxiter=m, M=M, ortho="cgs2", rtol=1e-14, comm=comm).x)
     rs.print0(f"{args.problem}, pc {args.pc}, one cycle of {m} iterations: gmres(cgs2) {opt:.4f}", comm=comm)
