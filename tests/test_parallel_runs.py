@@ -52,3 +52,28 @@ def test_cli_demo_on_two_ranks_and_agreed_error():
     bad = run_mpi(2, ["-m", "rsketch", "demo", "--n", "4096", "--d", "8", "--k", "0"], timeout=120)
     assert bad.returncode != 0
     assert bad.stderr.count("rsketch: error: k (sketch size) must be positive") == 1, bad.stderr
+
+
+FAILS_ON_RANK_1 = '''
+from mpi4py import MPI
+from tests.parallel.conftest import pytest_runtest_logreport  # noqa: F401  (the abort hook)
+
+
+def test_fails_on_one_rank_then_collective():
+    comm = MPI.COMM_WORLD
+    assert comm.rank != 1, "planted failure on rank 1"
+    comm.Barrier()                     # ranks 0 and 2 wait here for rank 1
+
+
+def test_next_collective():
+    MPI.COMM_WORLD.Barrier()
+'''
+
+
+def test_failure_on_one_rank_ends_the_whole_run_quickly(tmp_path):
+    """A test failing on one rank must fail the run on every rank, not hang it."""
+    (tmp_path / "test_planted.py").write_text(FAILS_ON_RANK_1)
+    res = run_mpi(3, ["-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-o", "addopts=",
+                      "--rootdir", str(tmp_path), str(tmp_path / "test_planted.py")], timeout=120)
+    assert res.returncode != 0
+    assert "planted failure on rank 1" in res.stdout + res.stderr

@@ -5,11 +5,43 @@ They run once serially with the rest of the suite, and under ``mpiexec -n 2`` an
 with the serial one computed from the global data on ``COMM_SELF``.
 """
 
+import sys
+
 import numpy as np
 import pytest
 from mpi4py import MPI
 
 import rsketch as rs
+
+
+def pytest_runtest_logreport(report):
+    """On several ranks, a failure on one rank aborts the whole job at once.
+
+    Without this, the failing rank leaves the test (and stops under ``-x``) while the others
+    wait forever in the next collective, and the launcher only sees its timeout. The report
+    is printed first, so the outer test shows which rank failed and why.
+    """
+    comm = MPI.COMM_WORLD
+    if report.failed and comm.Get_size() > 1:
+        sys.stderr.write(f"\n[rank {comm.rank}] {report.nodeid} {report.when} FAILED\n"
+                         f"{report.longreprtext}\n[rank {comm.rank}] aborting the job\n")
+        sys.stderr.flush()
+        sys.stdout.flush()
+        comm.Abort(1)
+
+
+def assert_close_global(actual, desired, comm, rtol):
+    """``‖actual − desired‖ ≤ rtol·‖desired‖`` over the distributed vector, on every rank.
+
+    Norm-relative, not element-wise: a small entry may differ in its last digits (a
+    different pivot or summation order) without the vector being any less right.
+    """
+    a, d = np.asarray(actual), np.asarray(desired)
+    assert a.shape == d.shape, (a.shape, d.shape)
+    sq = np.array([np.linalg.norm(a - d) ** 2, np.linalg.norm(d) ** 2])
+    comm.Allreduce(MPI.IN_PLACE, sq, op=MPI.SUM)
+    err, ref = np.sqrt(sq)
+    assert err <= rtol * ref, f"relative error {err / ref:.3e} > {rtol:.1e}"
 
 
 @pytest.fixture
