@@ -26,11 +26,17 @@ _STALL_WINDOW = 5
 _STALL_RATIO = 0.8
 
 
-def restarted_solve(ctx, cycle, *, rtol, atol, maxiter, side, callback, method, floor=0.0):
+def restarted_solve(ctx, cycle, *, rtol, atol, maxiter, side, callback, method, floor=0.0,
+                    norm="true"):
     r"""Run restart cycles until ``‖b − A x‖ ≤ max(rtol‖b‖, atol)`` (true residual).
 
     Parameters
     ----------
+    norm : {"true", "preconditioned"}
+        The residual that is tested, monitored and returned. ``"preconditioned"`` (left
+        preconditioning only) tests ``‖M⁻¹(b − A x)‖ ≤ max(rtol‖M⁻¹b‖, atol)``, PETSc's
+        default norm with a left preconditioner (``KSP_NORM_PRECONDITIONED``); it costs one
+        extra application of ``M`` (to ``b``) when ``x0`` is nonzero.
     floor : float
         Relative accuracy below which a cycle with a low-precision basis may stall
         (``1e3·u`` of the basis precision; 0 disables the test): once the estimate is below
@@ -55,12 +61,24 @@ def restarted_solve(ctx, cycle, *, rtol, atol, maxiter, side, callback, method, 
     orth = 0.0 if cycle.sketched else None
     warnings = []
     first = True
+    # With the preconditioned norm, the tested vector is z = M⁻¹r, which a left cycle
+    # starts from anyway (no extra product), and the reference is ‖M⁻¹b‖.
+    pnorm = norm == "preconditioned"
+    if pnorm and side != "left":
+        raise ValueError("norm='preconditioned' needs side='left'")
     r = ctx.residual()
+    bref = None
+    if pnorm:
+        bref = None if ctx.x_zero else ctx.precond(ctx.b)
+    z = None               # M⁻¹r of the current r, when already computed
     rnorm = np.inf
     checks = 0
     while True:
-        v = r if side == "right" else ctx.precond(r)
-        extras = [float(r @ r)] + ([float(ctx.b @ ctx.b)] if first else [])
+        v = r if side == "right" else (z if z is not None else ctx.precond(r))
+        z = None
+        t = v if pnorm else r
+        bt = ctx.b if not pnorm else (v if bref is None else bref)
+        extras = [float(t @ t)] + ([float(bt @ bt)] if first else [])
         ext = cycle.begin(v, extras)
         rnorm = float(np.sqrt(ext[0]))
         if first:
@@ -116,7 +134,10 @@ def restarted_solve(ctx, cycle, *, rtol, atol, maxiter, side, callback, method, 
         r = ctx.residual()
         if est <= tol or cycle.breakdown or its >= maxiter:
             # predicted convergence (or the end): check the true residual alone
-            rr = ctx.reduce(np.array([float(r @ r)]))
+            if pnorm:
+                z = ctx.precond(r)         # reused by the next cycle if there is one
+            t = z if pnorm else r
+            rr = ctx.reduce(np.array([float(t @ t)]))
             if not np.isfinite(rr).all():
                 ctx.nonfinite("the true residual")
             checked = float(np.sqrt(rr[0]))

@@ -67,13 +67,21 @@ def _check_common(restart, maxiter, rtol, atol, side, basis_dtype, n):
             check_basis_dtype(basis_dtype))
 
 
+def _check_norm(norm, side):
+    if norm not in ("true", "preconditioned"):
+        raise agreed(ValueError(f"norm must be 'true' or 'preconditioned', got {norm!r}"))
+    if norm == "preconditioned" and side != "left":
+        raise agreed(ValueError("norm='preconditioned' is the norm of M⁻¹r: it needs side='left'"))
+    return norm
+
+
 def _floor(dtype):
     """Level below which a cycle with a basis in ``dtype`` may stall (see restarted_solve)."""
     return 0.0 if dtype == np.float64 else 1e3 * float(np.finfo(dtype).eps)
 
 
 def rgmres(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=None,
-           side="right", sketch=None, basis_dtype=None, callback=None, comm=None):
+           side="right", sketch=None, basis_dtype=None, callback=None, comm=None, norm="true"):
     r"""Randomized GMRES (RGS-GMRES): restarted, preconditioned, optionally with a float32 basis.
 
     Parameters
@@ -109,6 +117,10 @@ def rgmres(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=No
         ``callback(rk)`` after every iteration, on every rank, with the estimated residual
         norm (absolute).
     comm : mpi4py.MPI.Comm, optional
+    norm : {"true", "preconditioned"}
+        The residual that is tested, monitored and returned. ``"true"`` (default):
+        ``‖b − A x‖``. ``"preconditioned"`` (``side="left"`` only): ``‖M⁻¹(b − A x)‖ ≤
+        max(rtol‖M⁻¹b‖, atol)``, what PETSc's KSPGMRES tests with a left preconditioner.
 
     Returns
     -------
@@ -155,19 +167,20 @@ def rgmres(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=No
     True
     """
     return randomized_solve(_SketchedLeastSquares, "rgmres", A, b, x0, rtol, atol, restart,
-                            maxiter, M, side, sketch, basis_dtype, callback, comm)
+                            maxiter, M, side, sketch, basis_dtype, callback, comm, norm)
 
 
 def randomized_solve(cycle_class, method, A, b, x0, rtol, atol, restart, maxiter, M, side,
-                     sketch, basis_dtype, callback, comm):
+                     sketch, basis_dtype, callback, comm, norm="true"):
     """Validate, bind the sketch and run the restart loop with an :class:`RGSCycle` subclass."""
     ctx = setup(A, b, x0, M, comm)
     m, maxiter, rtol, atol, side, dt = _check_common(restart, maxiter, rtol, atol, side,
                                                      basis_dtype, ctx.layout.n)
+    norm = _check_norm(norm, side)
     bound = bind_sketch(sketch, m + 1, ctx.layout)
     cycle = cycle_class(ctx, m, bound, dt, ctx.operator(side))
     return restarted_solve(ctx, cycle, rtol=rtol, atol=atol, maxiter=maxiter, side=side,
-                           callback=callback, method=method, floor=_floor(dt))
+                           callback=callback, method=method, floor=_floor(dt), norm=norm)
 
 
 # --------------------------------------------------------------------------- classical
@@ -280,11 +293,11 @@ class _ClassicalCycle:
 
 
 def gmres(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=None,
-          side="right", ortho="cgs2", basis_dtype=None, callback=None, comm=None):
+          side="right", ortho="cgs2", basis_dtype=None, callback=None, comm=None, norm="true"):
     r"""Classical restarted GMRES with CGS, CGS2 or MGS: the baseline for :func:`rgmres`.
 
-    Same arguments, stopping test, result and counters as :func:`rgmres` (no ``sketch``),
-    plus ``ortho``.
+    Same arguments (``norm`` included), stopping test, result and counters as
+    :func:`rgmres` (no ``sketch``), plus ``ortho``.
 
     Parameters
     ----------
@@ -321,6 +334,8 @@ def gmres(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=Non
     ctx = setup(A, b, x0, M, comm)
     m, maxiter, rtol, atol, side, dt = _check_common(restart, maxiter, rtol, atol, side,
                                                      basis_dtype, ctx.layout.n)
+    norm = _check_norm(norm, side)
     cycle = _ClassicalCycle(ctx, m, ortho, dt, ctx.operator(side))
     return restarted_solve(ctx, cycle, rtol=rtol, atol=atol, maxiter=maxiter, side=side,
-                           callback=callback, method=f"gmres({ortho})", floor=_floor(dt))
+                           callback=callback, method=f"gmres({ortho})", floor=_floor(dt),
+                           norm=norm)

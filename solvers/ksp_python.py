@@ -6,6 +6,7 @@ the Krylov method::
     -ksp_type python -ksp_python_type solvers.ksp_python.RGMRES
     -ksp_rgmres_restart 100 -ksp_rgmres_sketch_size 404 -ksp_rgmres_float32_basis
     -ksp_rtol 1e-8 -ksp_max_it 5000 -ksp_monitor -ksp_converged_reason -pc_type bjacobi
+    -ksp_view -ksp_pc_side right -ksp_initial_guess_nonzero
 
 or from Python ``ksp.setType("python"); ksp.setPythonContext(RGMRES())``. The solve calls
 :func:`solvers.rgmres` with the KSP's operator, its ``PC`` (as ``M``, on the KSP's side),
@@ -13,13 +14,23 @@ tolerances and initial-guess setting, and reports each iteration to PETSc with
 ``setResidualNorm``, ``logConvergenceHistory``, ``monitor`` and ``callConvergenceTest``, so
 ``-ksp_monitor``, ``-ksp_converged_reason`` and ``KSPGetResidualHistory`` work unchanged.
 The monitored norm is rgmres' estimate (sketched, calibrated on the restart residual); the
-final reason comes from PETSc's test on the true residual.
+final reason comes from the residual computed at the end, never from the estimate alone.
+
+As with KSPGMRES, the norm follows the KSP's norm type and PC side: with a right (or no)
+preconditioner ``‖b − A x‖`` is tested; with a left one PETSc's default
+``KSP_NORM_PRECONDITIONED`` tests ``‖M⁻¹(b − A x)‖ ≤ max(rtol‖M⁻¹b‖, atol)``
+(``-ksp_norm_type unpreconditioned`` switches to the true residual, which KSPGMRES cannot
+do with a left PC). ``-ksp_gmres_restart`` is honoured when ``-ksp_rgmres_restart`` is not
+given, so switching ``-ksp_type gmres`` to this type keeps the restart length.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+import rsketch as rs
+
+from ._bound_sketch import default_sketch
 from .gmres import rgmres
 from .petsc import _MatOperator, _petsc
 
@@ -39,50 +50,111 @@ class _PCAsMat:
         self.pc.apply(x, y)
 
 
+
+# -ksp_rgmres_sketch_type values and the sketch each builds (k rows, seed).
+SKETCH_TYPES = {
+    "sparse": lambda k, seed: rs.SparseSign(k, nnz=min(4, k), seed=seed),
+    "gaussian": lambda k, seed: rs.Gaussian(k, seed=seed),
+    "rademacher": lambda k, seed: rs.Rademacher(k, seed=seed),
+    "block_srht": lambda k, seed: rs.BlockSRHT(k, seed=seed),
+}
+_DEFAULT_RESTART = 30      # KSPGMRES's default, so that -ksp_type alone switches like for like
+
+
 class RGMRES:
     """Python context of a KSP: randomized GMRES (RGS, one reduction per iteration).
 
-    Options (with the KSP's prefix): ``-ksp_rgmres_restart`` (default 50),
-    ``-ksp_rgmres_sketch_size`` (default ``4 (restart + 1)``), ``-ksp_rgmres_float32_basis``.
+    Options (with the KSP's prefix):
+
+    ``-ksp_rgmres_restart m``
+        Krylov dimension per cycle (default: ``-ksp_gmres_restart`` if given, else 30 as
+        KSPGMRES).
+    ``-ksp_rgmres_sketch_type {sparse,gaussian,rademacher,block_srht}``, ``-ksp_rgmres_sketch_size k``, ``-ksp_rgmres_sketch_seed s``
+        The sketch (default sparse sign, ``k = 4 (m + 1)``, 4 nonzeros per row, seed 0).
+    ``-ksp_rgmres_float32_basis``
+        Store the Krylov basis in float32 (sketches and small problems stay float64).
+
+    ``-ksp_view`` prints these settings; after a solve, the :class:`~solvers.KrylovResult`
+    is ``ksp.getPythonContext().result`` (reductions, timings, ...).
 
     Examples
     --------
-    >>> ksp = PETSc.KSP().create(comm)
-    >>> ksp.setOperators(A)
-    >>> ksp.setType("python")
-    >>> ksp.setPythonContext(RGMRES())
-    >>> ksp.setFromOptions()
-    >>> ksp.solve(b, x)
+    >>> ksp = PETSc.KSP().create(comm)              # doctest: +SKIP
+    >>> ksp.setOperators(A)                         # doctest: +SKIP
+    >>> ksp.setType("python")                       # doctest: +SKIP
+    >>> ksp.setPythonContext(RGMRES(restart=100))   # doctest: +SKIP
+    >>> ksp.setFromOptions()                        # doctest: +SKIP
+    >>> ksp.solve(b, x)                             # doctest: +SKIP
     """
 
-    def __init__(self, restart=50, sketch=None, basis_dtype=None):
+    def __init__(self, restart=None, sketch=None, basis_dtype=None):
         self.restart = restart
         self.sketch = sketch
         self.basis_dtype = basis_dtype
         self.result = None
 
+    # -- configuration ----------------------------------------------------------------
     def setFromOptions(self, ksp):
         PETSc = _petsc()
         opts = PETSc.Options(ksp.getOptionsPrefix())
-        self.restart = opts.getInt("ksp_rgmres_restart", self.restart)
+        restart = opts.getInt("ksp_rgmres_restart", 0) or opts.getInt("ksp_gmres_restart", 0)
+        if restart < 0:
+            raise ValueError(f"-ksp_rgmres_restart must be positive, got {restart}")
+        if restart:
+            self.restart = restart
+        kind = opts.getString("ksp_rgmres_sketch_type", "")
         k = opts.getInt("ksp_rgmres_sketch_size", 0)
-        if k > 0:
-            import rsketch as rs
-
-            self.sketch = rs.SparseSign(k, nnz=min(4, k), seed=0)
+        seed = opts.getInt("ksp_rgmres_sketch_seed", 0)
+        if kind and kind not in SKETCH_TYPES:
+            raise ValueError(f"-ksp_rgmres_sketch_type must be one of {sorted(SKETCH_TYPES)}, "
+                             f"got {kind!r}")
+        if k < 0:
+            raise ValueError(f"-ksp_rgmres_sketch_size must be positive, got {k}")
+        if kind or k or seed:
+            k = k or default_sketch(self._restart() + 1).k
+            self.sketch = SKETCH_TYPES[kind or "sparse"](k, seed)
         if opts.getBool("ksp_rgmres_float32_basis", False):
             self.basis_dtype = np.float32
 
+    def _restart(self):
+        return _DEFAULT_RESTART if self.restart is None else int(self.restart)
+
+    def _sketch(self):
+        return self.sketch if self.sketch is not None else default_sketch(self._restart() + 1)
+
+    def view(self, ksp, viewer):
+        """``-ksp_view``: restart, sketch (kind, rows, seed), basis precision, norm."""
+        basis = np.dtype(self.basis_dtype or np.float64).name
+        lines = [f"randomized GMRES (rsketch): restart={self._restart()}, one global reduction "
+                 "per iteration",
+                 f"sketch: {self._sketch()!r}" + ("" if self.sketch is not None else
+                                                 " (default: sparse sign, k = 4 (restart + 1))"),
+                 f"Krylov basis precision: {basis}; sketches and small problems: float64"]
+        if self.result is not None:
+            r = self.result
+            lines.append(f"last solve: {r.iterations} iterations, {r.reductions} reductions, "
+                         f"{r.restarts} restarts, reason {r.reason!r}")
+        for line in lines:
+            viewer.printfASCII("  " + line + "\n")
+
+    # -- solve ------------------------------------------------------------------------
     def solve(self, ksp, b, x):
         PETSc = _petsc()
         A, _ = ksp.getOperators()
         comm = ksp.getComm().tompi4py()
         pc = ksp.getPC()
-        M = None if pc.getType() in (None, "none") else _MatOperator(_PCAsMat(pc, b))
+        has_pc = pc.getType() not in (None, "none")
+        M = _MatOperator(_PCAsMat(pc, b)) if has_pc else None
         side = "left" if ksp.getPCSide() == PETSc.PC.Side.LEFT else "right"
+        if not has_pc:
+            side = "right"
+        # KSPGMRES's norm: preconditioned with a left PC unless the user asked otherwise
+        norm = ("preconditioned" if side == "left"
+                and ksp.getNormType() == PETSc.KSP.NormType.PRECONDITIONED else "true")
         rtol, atol, _, max_it = ksp.getTolerances()
         b_arr = b.getArray(readonly=True)
-        x0 = x.getArray(readonly=True).copy() if ksp.getInitialGuessNonzero() else None
+        guess = ksp.getInitialGuessNonzero()
+        x0 = x.getArray(readonly=True).copy() if guess else None
         state = {"its": 0}
 
         def report(its, rnorm):
@@ -97,28 +169,36 @@ class RGMRES:
             report(state["its"], rk)
 
         ksp.setConvergedReason(PETSc.KSP.ConvergedReason.CONVERGED_ITERATING)
-        # iteration 0: PETSc's test records the initial norm for its relative criterion
-        if x0 is None:
-            rn0 = b.norm()
-        else:
-            r = b.duplicate()
-            A.mult(x, r)
-            r.aypx(-1.0, b)
-            rn0 = r.norm()
-        report(0, rn0)
-        res = rgmres(A, np.asarray(b_arr), x0=x0, rtol=rtol, atol=atol, restart=self.restart,
-                     maxiter=max_it, M=M, side=side, sketch=self.sketch,
-                     basis_dtype=self.basis_dtype, callback=callback, comm=comm)
+        # iteration 0, in the tested norm: PETSc's test records it for its relative criterion
+        r = b.copy()
+        if guess:
+            t = b.duplicate()
+            A.mult(x, t)
+            r.axpy(-1.0, t)
+            t.destroy()
+        if norm == "preconditioned":
+            z = b.duplicate()
+            pc.apply(r, z)
+            r.destroy()
+            r = z
+        rnorm0 = r.norm()
+        report(0, rnorm0)
+        r.destroy()
+        res = rgmres(A, np.asarray(b_arr), x0=x0, rtol=rtol, atol=atol, restart=self._restart(),
+                     maxiter=max_it, M=M, side=side, sketch=self._sketch(),
+                     basis_dtype=self.basis_dtype, callback=callback, comm=comm, norm=norm)
         x.setArray(res.x)                  # copies, and tells PETSc the Vec changed
         self.result = res
         ksp.setIterationNumber(res.iterations)
         ksp.setResidualNorm(res.residual_norm)
+        ksp.setConvergedReason(self._reason(PETSc, res, atol))
+
+    @staticmethod
+    def _reason(PETSc, res, atol):
+        R = PETSc.KSP.ConvergedReason
         if res.converged:
-            reason = (PETSc.KSP.ConvergedReason.CONVERGED_RTOL
-                      if res.residual_norm <= rtol * b.norm()
-                      else PETSc.KSP.ConvergedReason.CONVERGED_ATOL)
-        elif res.reason == "maxiter":
-            reason = PETSc.KSP.ConvergedReason.DIVERGED_MAX_IT
-        else:
-            reason = PETSc.KSP.ConvergedReason.DIVERGED_BREAKDOWN
-        ksp.setConvergedReason(reason)
+            # as KSPConvergedDefault: ATOL when the norm is below the absolute tolerance
+            return R.CONVERGED_ATOL if res.residual_norm < atol else R.CONVERGED_RTOL
+        if res.reason == "maxiter":
+            return R.DIVERGED_MAX_IT
+        return R.DIVERGED_BREAKDOWN

@@ -412,3 +412,27 @@ def test_reigs_bad_options():
         reigs(A, 2, which="BE", comm=SELF)
     with pytest.raises(ValueError, match="k < m"):
         reigs(A, 10, m=8, comm=SELF)
+
+
+@pytest.mark.parametrize("solver", ["rgmres", "gmres"])
+def test_preconditioned_norm_with_left_pc_is_petscs_test(solver):
+    """norm='preconditioned': ‖M⁻¹(b − A x)‖ ≤ rtol‖M⁻¹b‖, checked with the explicit M⁻¹."""
+    import solvers
+    from mpi4py import MPI
+
+    A, b = solvers.make_problem("convdiff2d", 30, peclet=20.0, comm=MPI.COMM_SELF)
+    M = solvers.Jacobi(A)
+    dinv = 1.0 / A.to_scipy().diagonal()
+    f = getattr(solvers, solver)
+    for x0 in (None, np.ones_like(b)):
+        res = f(A, b, x0=x0, rtol=1e-8, M=M, side="left", norm="preconditioned", restart=25)
+        assert res.converged
+        start = b if x0 is None else b - A.to_scipy() @ x0
+        np.testing.assert_allclose(res.residual_norms[0], np.linalg.norm(dinv * start), rtol=1e-12)
+        pres = np.linalg.norm(dinv * (b - A.to_scipy() @ res.x))
+        np.testing.assert_allclose(res.residual_norm, pres, rtol=1e-10)
+        assert pres <= 1e-8 * np.linalg.norm(dinv * b)
+    with pytest.raises(ValueError, match="side='left'"):
+        f(A, b, M=M, side="right", norm="preconditioned")
+    with pytest.raises(ValueError, match="norm must be"):
+        f(A, b, norm="natural")

@@ -77,3 +77,18 @@ def test_failure_on_one_rank_ends_the_whole_run_quickly(tmp_path):
                       "--rootdir", str(tmp_path), str(tmp_path / "test_planted.py")], timeout=120)
     assert res.returncode != 0
     assert "planted failure on rank 1" in res.stdout + res.stderr
+
+
+PETSC_SIZE = """
+from mpi4py import MPI
+from petsc4py import PETSc
+print(f"rank {MPI.COMM_WORLD.rank}: PETSc size {PETSc.COMM_WORLD.getSize()}", flush=True)
+"""
+
+
+def test_petsc_comm_world_has_two_ranks_under_mpiexec_n_2():
+    """Fails on a PETSc built without MPI (each rank would see a world of one)."""
+    pytest.importorskip("petsc4py")
+    res = run_mpi(2, ["-c", PETSC_SIZE], timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.count("PETSc size 2") == 2, res.stdout
