@@ -118,16 +118,23 @@ class RGSArnoldi:
 
     # ------------------------------------------------------------------ the process
 
-    def start(self, v):
-        """Begin a new basis with ``v`` (local rows, any scale) as its first vector."""
-        self.j = 0
+    def start(self, v, keep=0):
+        """Begin a new basis with ``v`` (local rows, any scale) as its first vector.
+
+        With ``keep > 0`` the first ``keep`` normalized vectors (rows of ``Q`` with their
+        ``d``, ``S`` and ``P`` columns, set by :meth:`keep_combination`) stay and ``v`` is
+        appended after them: an augmented (deflated) restart.
+        """
+        self.j = self.first = int(keep)
         self.z = None
         self.breakdown = False
         self.sqr.reset()
         self.H[...] = 0.0
         self.theta_start = None
+        if keep:
+            self.sqr.add(self.S[:, :keep])
         if v is not None:
-            self.Q[0] = v
+            self.Q[keep] = v
 
     def step(self, apply, extras=()):
         r"""Multiply the pending vector :math:`q_j` by the operator and sketch both: ONE reduction.
@@ -156,11 +163,11 @@ class RGSArnoldi:
         ext = buf[2 * k:].copy()
         sq, sz = out[:, 0], out[:, 1]
         nrm = float(np.linalg.norm(sq))
-        ref = float(np.linalg.norm(self.P[:, j - 1])) if j else nrm
+        ref = float(np.linalg.norm(self.P[:, j - 1])) if j > self.first else nrm
         if nrm == 0.0 or nrm <= self.tiny * ref:
             self.breakdown = True
         else:
-            if j:
+            if j > self.first:
                 self.H[j, j - 1] = nrm
             else:
                 self.theta_start = sq.copy()     # Θ q_1 = Θ r_0 for the solvers
@@ -212,6 +219,23 @@ class RGSArnoldi:
 
     # ------------------------------------------------------------------ results
 
+    def keep_combination(self, G, y):
+        r"""Make :math:`U = V_i G` the first basis vectors of the next cycle; return :math:`V_i y`.
+
+        ``G`` (``i × p``, ``i = len(y)``) must make :math:`\Theta V_i G` orthonormal. One
+        pass over the basis forms both (a BLAS-3 product with ``p + 1`` rows); the sketches
+        of :math:`U` and :math:`A U` are :math:`S G` and :math:`P G`, with no product by
+        ``A`` and no communication. Call :meth:`start` with ``keep=p`` next.
+        """
+        i, p = len(y), G.shape[1]
+        C = np.vstack([np.asarray(y, dtype=np.float64)[None, :], G.T]) * self.d[:i]
+        out = combine_rows(self.Q[:i], C)
+        self.Q[:p] = out[1:]
+        self.S[:, :p] = self.S[:, :i] @ G
+        self.P[:, :p] = self.P[:, :i] @ G
+        self.d[:p] = 1.0
+        return out[0]
+
     def combine(self, y):
         """``V[:, :len(y)] @ y`` on this rank's rows, float64 (one pass over the basis)."""
         i = len(y)
@@ -222,9 +246,20 @@ class RGSArnoldi:
         return (self.Q[:self.j] * self.d[:self.j, None].astype(self.dtype)).T
 
     def sketch_orthogonality(self):
-        r""":math:`\|I - S^T S\|_2` for the current basis (local, replicated; no reduction)."""
+        r""":math:`\|I - S^T S\|_2` for the current basis (local, replicated; no reduction).
+
+        After an augmented restart (:meth:`start` with ``keep = p``) the first Krylov vector
+        (the restart residual) is not orthogonalized against the kept ones by design; those
+        ``p`` inner products are left out. Every later vector is orthogonalized against all.
+        """
+        if not self.j:
+            return 0.0
         S = self.S[:, :self.j]
-        return float(np.linalg.norm(np.eye(self.j) - S.T @ S, 2)) if self.j else 0.0
+        E = np.eye(self.j) - S.T @ S
+        f = self.first
+        if f and f < self.j:
+            E[:f, f] = E[f, :f] = 0.0
+        return float(np.linalg.norm(E, 2))
 
 
 class RGSCycle:
@@ -250,12 +285,14 @@ class RGSCycle:
     def breakdown(self):
         return self.arnoldi.breakdown
 
+    keep = 0     # vectors kept from the previous cycle (augmented restarts), see correction()
+
     def begin(self, v, extras):
         """Start from ``v``: its product and sketch come with the extras in one reduction."""
         a = self.arnoldi
-        a.start(v)
+        a.start(v, keep=self.keep)
         ext = a.step(self.apply, extras)
-        self.used = 0
+        self.used = self.keep
         self.start_norm = float(np.linalg.norm(a.theta_start)) if a.theta_start is not None else 0.0
         self._begin()
         return ext

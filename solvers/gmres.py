@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from scipy.linalg import solve_triangular
+from scipy.linalg import eig, solve_triangular
 
 from rsketch.mpi import agreed
 
@@ -34,17 +34,30 @@ class _SketchedLeastSquares(RGSCycle):
     The QR of :math:`P_j = \Theta A V_j` is updated one column per iteration, and the
     sketched residual :math:`\Theta r_0 - P_j y_j` is kept as a vector, so its norm (the
     estimate) is exact to rounding even far below :math:`\|\Theta r_0\|`.
+
+    With ``deflate = p > 0`` each restart keeps the ``p`` sketched harmonic Ritz vectors of
+    smallest magnitude (see :meth:`_harmonic_ritz`) as the first basis vectors of the next
+    cycle, which then continues with the Krylov space of the new residual: the space of
+    GMRES-DR (Morgan, SIAM J. Sci. Comput. 24, 2002), in the sketched inner product.
     """
 
-    def __init__(self, ctx, m, bound, basis_dtype, apply):
+    def __init__(self, ctx, m, bound, basis_dtype, apply, deflate=0):
         super().__init__(ctx, m, bound, basis_dtype, apply)
         self.pqr = IncrementalQR(bound.k, m)
         self.c = np.zeros(m)
+        self.deflate = int(deflate)
 
     def _begin(self):
         self.pqr.reset()
         a = self.arnoldi
         self.res = a.theta_start.copy() if a.theta_start is not None else None
+        p = self.keep
+        if p and self.res is not None:
+            # the kept columns Θ A U enter the least squares first (no iteration: A U is known)
+            self.pqr.add(a.P[:, :p])
+            U = self.pqr.U[:, :p]
+            self.c[:p] = U.T @ self.res
+            self.res -= U @ self.c[:p]
 
     def _add_column(self, i):
         p = self.arnoldi.P[:, i]
@@ -57,6 +70,62 @@ class _SketchedLeastSquares(RGSCycle):
     def _coefficients(self):
         j = self.used
         return solve_triangular(self.pqr.T[:j, :j], self.c[:j], lower=False, check_finite=False)
+
+    def correction(self):
+        y = self._coefficients()
+        G = self._harmonic_ritz() if self.deflate else None
+        if G is None:
+            self.keep = 0
+            return self.arnoldi.combine(y)
+        self.keep = G.shape[1]
+        return self.arnoldi.keep_combination(G, y)
+
+    def _harmonic_ritz(self):
+        r"""Coefficients ``G`` (``j × p``) of the kept vectors :math:`U = V_j G`, or ``None``.
+
+        Notes
+        -----
+        Sketched harmonic Ritz pairs of :math:`A` (with the preconditioner) in
+        :math:`\mathcal V = \operatorname{range}(V_j)`: :math:`A V g - \theta V g \perp_\Theta
+        A\mathcal V`, i.e. :math:`P^T (P g - \theta S g) = 0` with :math:`S = \Theta V_j`,
+        :math:`P = \Theta A V_j = U_P T`, which is the pencil :math:`T g = \theta\,
+        U_P^T S\, g` (all ``j × j``, replicated). The ``p`` values of smallest
+        :math:`|\theta|` approximate the eigenvalues that slow restarted GMRES down; their
+        vectors (real and imaginary parts; a conjugate pair is kept whole) are made
+        :math:`\Theta`-orthonormal, :math:`(SG)^T SG = I`. Each residual
+        :math:`A V g - \theta V g` is, in exact arithmetic, parallel to the GMRES residual,
+        so span{U, r, A r, …} is the space of GMRES-DR and :math:`A U` needs no product.
+        """
+        a, j, p = self.arnoldi, self.used, self.deflate
+        if a.breakdown or j <= p + 1 or self.pqr.min_diag <= 1e-12 * abs(self.pqr.T[0, 0]):
+            return None
+        T = self.pqr.T[:j, :j]
+        B = self.pqr.U[:, :j].T @ a.S[:, :j]
+        theta, Y = eig(T, B, check_finite=False)
+        mag = np.where(np.isfinite(theta), np.abs(theta), np.inf)
+        order = np.argsort(mag, kind="stable")
+        cols, taken = [], 0
+        for i in order:
+            if taken >= p or not np.isfinite(mag[i]):
+                break
+            g = Y[:, i]
+            if abs(theta[i].imag) > 1e-14 * max(mag[i], 1e-300):
+                if theta[i].imag < 0:        # the conjugate of one already taken (or to come)
+                    continue
+                cols += [g.real, g.imag]
+                taken += 2
+            else:
+                cols.append(g.real)
+                taken += 1
+        if not cols:
+            return None
+        G = np.column_stack(cols)
+        # Θ-orthonormal: QR of S G (small), G ← G R⁻¹
+        Qs, R = np.linalg.qr(a.S[:, :j] @ G)
+        d = np.abs(np.diag(R))
+        if d.min() <= 1e-10 * d.max():
+            return None
+        return solve_triangular(R, G.T, trans="T", lower=False, check_finite=False).T
 
 
 def _check_common(restart, maxiter, rtol, atol, side, basis_dtype, n):
@@ -154,6 +223,15 @@ def rgmres(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=No
     Stability is monitored with :math:`\|I - (\Theta V)^T \Theta V\|_2` per cycle
     (``sketch_orthogonality``; a warning above 1e-2).
 
+    Deflated restarts (``restart >= 20``): each restart keeps :math:`p = \mathrm{round}(m/5)`
+    sketched harmonic Ritz vectors :math:`U = V_m G` of smallest magnitude (a ``j × j``
+    eigenproblem of the sketched matrices, replicated) and the next cycle minimizes over
+    :math:`\mathrm{span}\{U, r, A r, \dots, A^{m-p-1} r\}`, the space of GMRES-DR
+    (Morgan 2002): the eigenvalues near zero that make restarted GMRES stall are not lost
+    at a restart. :math:`U` and :math:`x` are formed in the same pass over the basis;
+    :math:`\Theta U = \Theta V_m G` and :math:`\Theta A U = \Theta A V_m G` need no product
+    and no communication, so every iteration is still one reduction.
+
     Examples
     --------
     >>> import numpy as np
@@ -167,18 +245,35 @@ def rgmres(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=No
     True
     """
     return randomized_solve(_SketchedLeastSquares, "rgmres", A, b, x0, rtol, atol, restart,
-                            maxiter, M, side, sketch, basis_dtype, callback, comm, norm)
+                            maxiter, M, side, sketch, basis_dtype, callback, comm, norm,
+                            deflate=None)
+
+
+# Deflated restarts by default: keep round(0.2 m) harmonic Ritz vectors for restarts m >= 20.
+# Measured on 3-D convection-diffusion 64³ (Péclet 100, no preconditioner): restart 100
+# needs 504 iterations without, 254 / 221 / 212 keeping 10 / 20 / 30 (gmres(cgs2): 401);
+# restart 30: 394 without, 288 keeping 10 (cgs2: 363). A fifth of the restart balances
+# fewer iterations against the longer basis each iteration passes over ((m + p)/2 on average).
+DEFLATE_FRACTION = 0.2
+DEFLATE_MIN_RESTART = 20
+
+
+def default_deflation(m):
+    """Harmonic Ritz vectors kept across restarts by :func:`rgmres` for restart length ``m``."""
+    return max(int(round(DEFLATE_FRACTION * m)), 1) if m >= DEFLATE_MIN_RESTART else 0
 
 
 def randomized_solve(cycle_class, method, A, b, x0, rtol, atol, restart, maxiter, M, side,
-                     sketch, basis_dtype, callback, comm, norm="true"):
+                     sketch, basis_dtype, callback, comm, norm="true", **cycle_options):
     """Validate, bind the sketch and run the restart loop with an :class:`RGSCycle` subclass."""
     ctx = setup(A, b, x0, M, comm)
     m, maxiter, rtol, atol, side, dt = _check_common(restart, maxiter, rtol, atol, side,
                                                      basis_dtype, ctx.layout.n)
     norm = _check_norm(norm, side)
     bound = bind_sketch(sketch, m + 1, ctx.layout)
-    cycle = cycle_class(ctx, m, bound, dt, ctx.operator(side))
+    if cycle_options.get("deflate", 0) is None:
+        cycle_options["deflate"] = default_deflation(m)
+    cycle = cycle_class(ctx, m, bound, dt, ctx.operator(side), **cycle_options)
     return restarted_solve(ctx, cycle, rtol=rtol, atol=atol, maxiter=maxiter, side=side,
                            callback=callback, method=method, floor=_floor(dt), norm=norm)
 
