@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 import rsketch as rs
-from rsketch._kernels import compact_sign_pair, compact_sign_rows
+from rsketch._kernels import compact_code_pair, compact_code_rows
 from rsketch.mpi import agreed
 
 __all__ = ["BoundSketch", "SKETCH_FACTOR", "default_sketch"]
@@ -52,8 +52,8 @@ class BoundSketch:
     -----
     For :class:`rsketch.SparseSign` the nonzero pattern of the local rows is generated
     once from the sketch's random stream (so results equal ``sketch.apply_local``) and
-    kept as int32 rows and int8 signs: ``5 nnz`` bytes per local row. Other kinds call
-    ``apply_local`` each time.
+    kept as one int32 per nonzero (``2 row + (sign < 0)``): ``4 nnz`` bytes per local
+    row. Other kinds call ``apply_local`` each time.
     """
 
     def __init__(self, sketch, layout):
@@ -62,17 +62,16 @@ class BoundSketch:
         self.sketch = sketch
         self.layout = layout
         self.k = sketch.k
-        self._pos = self._sgn = None
-        if isinstance(sketch, rs.SparseSign) and sketch.k < 2**31:
+        self._code = None
+        if isinstance(sketch, rs.SparseSign) and sketch.k < 2**30:
             m = layout.local_size
-            self._pos = np.empty((m, sketch.nnz), dtype=np.int32)
-            self._sgn = np.empty((m, sketch.nnz), dtype=np.int8)
+            # one int32 per nonzero: 2 row + (sign < 0) (see compact_code_pair)
+            self._code = np.empty((m, sketch.nnz), dtype=np.int32)
             for lo in range(0, m, _PATTERN_CHUNK):
                 hi = min(lo + _PATTERN_CHUNK, m)
                 # the sketch's own generator: the same nonzeros as SparseSign.apply
                 pos, val = sketch._nonzeros(layout.start + lo, layout.start + hi)
-                self._pos[lo:hi] = pos
-                self._sgn[lo:hi] = np.sign(val)
+                self._code[lo:hi] = 2 * pos + (val < 0)
             self._scale = 1.0 / np.sqrt(sketch.nnz)
 
     def pair(self, x, y, out):
@@ -80,9 +79,13 @@ class BoundSketch:
 
         ``out`` has shape ``(k, 2)`` and is overwritten.
         """
-        if self._pos is not None:
-            out[...] = 0.0
-            compact_sign_pair(x, y, self._pos, self._sgn, out)
+        if self._code is not None:
+            # the kernel addresses the interleaved pairs of a C-contiguous (k, 2) block
+            work = out if out.flags.c_contiguous else np.empty(out.shape)
+            work[...] = 0.0
+            compact_code_pair(x, y, self._code, work)
+            if work is not out:
+                out[...] = work
             out *= self._scale
         else:
             out[...] = self.sketch.apply_local(np.column_stack((x, y)), self.layout.start,
@@ -94,9 +97,9 @@ class BoundSketch:
 
         ``out`` has shape ``(k, d)`` and is overwritten.
         """
-        if self._pos is not None:
+        if self._code is not None:
             out[...] = 0.0
-            compact_sign_rows(X, self._pos, self._sgn, out)
+            compact_code_rows(X, self._code, out)
             out *= self._scale
         else:
             out[...] = self.sketch.apply_local(np.ascontiguousarray(X.T), self.layout.start,

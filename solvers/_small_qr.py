@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import solve_triangular
 
+from rsketch._kernels import cgs2_append, triangular_lstsq
+
 __all__ = ["IncrementalQR"]
 
 
@@ -38,6 +40,8 @@ class IncrementalQR:
         self.T = np.zeros((capacity, capacity))
         self.j = 0
         self.min_diag = np.inf
+        self._w = np.empty(self.k)       # work space of the column kernel
+        self._x = np.empty(capacity)
 
     def reset(self):
         self.j = 0
@@ -45,6 +49,14 @@ class IncrementalQR:
 
     def add(self, b):
         """Append column(s) ``b`` (shape ``(k,)`` or ``(k, p)``); returns the new ``T`` columns."""
+        if np.ndim(b) == 1:
+            # one column per Krylov iteration: one kernel call (the NumPy calls below cost
+            # more in overhead than in flops at these sizes)
+            j = self.j
+            nrm = cgs2_append(self.U, self.T, j, np.asarray(b, dtype=np.float64), self._w)
+            self.j = j + 1
+            self.min_diag = min(self.min_diag, nrm)
+            return self.T[:j + 1, j:j + 1]
         B = np.array(b, dtype=np.float64, copy=True)
         if B.ndim == 1:
             B = B[:, None]
@@ -77,5 +89,9 @@ class IncrementalQR:
 
     def solve(self, y):
         """Least-squares solution ``argmin ‖B x − y‖`` = ``T⁻¹ Uᵀ y``."""
+        if np.ndim(y) == 1:
+            x = self._x[:self.j]
+            triangular_lstsq(self.U, self.T, self.j, np.asarray(y, dtype=np.float64), x)
+            return x.copy()
         return solve_triangular(self.T[:self.j, :self.j], self.project(y), lower=False,
                                 check_finite=False)

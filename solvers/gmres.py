@@ -73,7 +73,9 @@ class _SketchedLeastSquares(RGSCycle):
 
     def correction(self):
         y = self._coefficients()
-        G = self._harmonic_ritz() if self.deflate else None
+        # only a full cycle is followed by another one as a rule (a shorter one ended on the
+        # estimate, a breakdown or maxiter): don't spend the eigenproblem on the last cycle
+        G = self._harmonic_ritz() if self.deflate and self.used == self.m else None
         if G is None:
             self.keep = 0
             return self.arnoldi.combine(y)
