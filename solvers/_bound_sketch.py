@@ -7,6 +7,8 @@ in their own (single, fused) ``Allreduce``. This module gives them the partial s
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 
 import rsketch as rs
@@ -40,6 +42,34 @@ def default_sketch(dim, seed=0):
     return rs.SparseSign(k, nnz=min(4, k), seed=seed)
 
 
+# Patterns of the latest solves, reused by the next ones with the same sketch and rows: a
+# PETSc code calls KSPSolve many times with one KSP (time steps, Newton iterations), and
+# generating the pattern costs about as much as ten iterations of a 64³ solve (16 ms).
+_PATTERNS = OrderedDict()
+_PATTERNS_KEPT = 2
+
+
+def _pattern(sketch, start, stop):
+    """Sparse-sign nonzeros of global rows ``start:stop`` as int32 ``2 row + (sign < 0)``."""
+    key = (type(sketch), sketch.k, sketch.nnz, sketch.seed, start, stop)
+    code = _PATTERNS.get(key)
+    if code is not None:
+        _PATTERNS.move_to_end(key)
+        return code
+    m = stop - start
+    # one int32 per nonzero: 2 row + (sign < 0) (see compact_code_pair)
+    code = np.empty((m, sketch.nnz), dtype=np.int32)
+    for lo in range(0, m, _PATTERN_CHUNK):
+        hi = min(lo + _PATTERN_CHUNK, m)
+        # the sketch's own generator: the same nonzeros as SparseSign.apply
+        pos, val = sketch._nonzeros(start + lo, start + hi)
+        code[lo:hi] = 2 * pos + (val < 0)
+    _PATTERNS[key] = code
+    while len(_PATTERNS) > _PATTERNS_KEPT:
+        _PATTERNS.popitem(last=False)
+    return code
+
+
 class BoundSketch:
     """Partial sketches of this rank's rows under a fixed layout.
 
@@ -64,14 +94,7 @@ class BoundSketch:
         self.k = sketch.k
         self._code = None
         if isinstance(sketch, rs.SparseSign) and sketch.k < 2**30:
-            m = layout.local_size
-            # one int32 per nonzero: 2 row + (sign < 0) (see compact_code_pair)
-            self._code = np.empty((m, sketch.nnz), dtype=np.int32)
-            for lo in range(0, m, _PATTERN_CHUNK):
-                hi = min(lo + _PATTERN_CHUNK, m)
-                # the sketch's own generator: the same nonzeros as SparseSign.apply
-                pos, val = sketch._nonzeros(layout.start + lo, layout.start + hi)
-                self._code[lo:hi] = 2 * pos + (val < 0)
+            self._code = _pattern(sketch, layout.start, layout.stop)
             self._scale = 1.0 / np.sqrt(sketch.nnz)
 
     def pair(self, x, y, out):
