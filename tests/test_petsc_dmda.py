@@ -82,14 +82,16 @@ def test_distributed_rows_equal_the_reference(nprocs):
     res = run_mpi(nprocs, ["-c", script], timeout=180)
     assert res.returncode == 0, res.stderr[-3000:]
     diffs = [float(v) for v in re.findall(r"diff (\S+)", res.stdout)]
-    assert len(diffs) == nprocs and max(diffs) == 0.0, res.stdout
+    # entries are O(1): the rows agree to rounding (the diagonal sums h·β in another order)
+    assert len(diffs) == nprocs and max(diffs) <= 1e-13, res.stdout
 
 
 @pytest.mark.mpi
 @pytest.mark.parametrize("nprocs", [1, 2, 3])
 def test_gmres_and_rgmres_switched_by_options(nprocs):
     common = [str(EXAMPLE), "-n", "12", "-dim", "3", "-peclet", "50", "-pc_type", "bjacobi",
-              "-ksp_gmres_restart", "40", "-ksp_rtol", "1e-9", "-ksp_converged_reason"]
+              "-ksp_gmres_restart", "40", "-ksp_rtol", "1e-9", "-ksp_converged_reason",
+              "-ksp_pc_side", "right"]          # the true residual is what both test
     its = {}
     for name, ksp in (("gmres", ["-ksp_type", "gmres"]),
                       ("rgmres", ["-ksp_type", "python", "-ksp_python_type",

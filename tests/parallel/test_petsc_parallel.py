@@ -23,7 +23,7 @@ def test_petsc_is_mpi_enabled_and_mat_rows_are_our_layout(comm):
     prob = make_problem("convdiff3d", 7, comm, peclet=30.0)      # 343 rows: uneven on 2, 3
     mat = distcsr_to_mat(prob.A)
     assert mat.getType() == ("mpiaij" if comm.size > 1 else "seqaij")
-    assert list(mat.getOwnershipRanges()) == list(prob.layout.offsets)
+    assert list(mat.getOwnershipRanges()) == [*prob.layout.offsets, prob.layout.n]
     assert mat.getOwnershipRange() == (prob.layout.start, prob.layout.stop)
     mat.destroy()
 

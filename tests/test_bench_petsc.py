@@ -1,0 +1,63 @@
+"""bench_petsc runs end to end at a tiny size on 2 ranks and reports what it claims.
+
+The committed numbers come from the full size (10^6 unknowns); this run only guards the
+script: every method on the same Mat and PC, each converged run's independent true
+residual below rtol, the reduction counts (checked against PETSc's own counter on 2 ranks)
+and the ratios computed from the rows.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("petsc4py")
+
+from mpirun import run_mpi  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import bench_petsc  # noqa: E402
+
+RTOL = 1e-8
+
+
+def test_bench_petsc_tiny_on_two_ranks(tmp_path):
+    out = run_mpi(2, ["benchmarks/bench_petsc.py", "--n", "12", "--restarts", "30", "--repeat", "1",
+                      "--out", str(tmp_path)])
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+    assert "KSPGMRES (MGS)" in out.stdout and "time ours / KSPGMRES (CGS)" in out.stdout
+    data = json.loads((tmp_path / "bench_petsc_np2.json").read_text())
+    assert data["ranks"] == 2 and data["pc_side"] == "right"
+    assert data["problem"]["n"] == 12 ** 3 and data["problem"]["mat_type"] == "mpiaij"
+    assert data["pcs"]["bjacobi"]["sub_pc"] == "ilu"
+    rows = data["rows"]
+    assert {(r["pc"], r["method"]) for r in rows} == {(pc, m) for pc in ("none", "bjacobi")
+                                                     for m in bench_petsc.METHODS}
+    for r in rows:
+        assert r["converged"], (r["pc"], r["method"], r["reason"])
+        if r["converged"]:
+            # ours checks the true residual; PETSc's GMRES variants stop on their Arnoldi
+            # estimate, which at this size agrees with the true residual to a few percent
+            slack = 1e-12 if r["family"] == "rsketch" else 0.1
+            assert r["relative_true_residual"] <= RTOL * (1 + slack), (r["pc"], r["method"])
+        assert np.isclose(sum(r["split"].values()), r["time"])
+        if r["family"] == "petsc":
+            assert r["reductions_check"] == "agree", (r["pc"], r["method"], r["reductions_check"])
+    by = {(r["pc"], r["method"]): r for r in rows}
+    for pc in ("none", "bjacobi"):
+        red = {m: by[pc, m]["reductions_per_iteration"] for m in bench_petsc.METHODS}
+        # randomized GMRES: one reduction per iteration plus setup and restart checks
+        for m in ("rgmres", "rgmres32", "ksp_rgmres", "ksp_rgmres32"):
+            assert 1 < red[m] < 1.5, (pc, m, red[m])
+        assert red["petsc_gmres"] >= 2 and red["petsc_fgmres"] >= 2       # VecMDot + VecNorm
+        assert red["petsc_gmres_mgs"] > 5                                 # one VecDot per column
+        assert red["petsc_pgmres"] < 1.5                                  # pipelined
+    for ratio in data["ratios"]:
+        pc = ratio["pc"]
+        for m in bench_petsc.OURS:
+            for base in bench_petsc.BASELINES:
+                assert np.isclose(ratio[f"time_{m}_over_{base}"], by[pc, m]["time"] / by[pc, base]["time"])
