@@ -1,6 +1,7 @@
 """Markdown table of bench_petsc results (randomized GMRES against PETSc's KSPs).
 
     python benchmarks/petsc_table.py benchmarks/results/bench_petsc_np*.json
+    python benchmarks/petsc_table.py --plot docs/figures/bench_petsc.png benchmarks/results/bench_petsc_np*.json
 
 One line per (ranks, pc, restart, method): iterations, time, the split per iteration
 (matvec, PC, orthogonalization, other), reductions per iteration, the independent true
@@ -49,5 +50,45 @@ def table(paths):
     return "\n".join(out)
 
 
+def plot(paths, out):
+    """Time to solution against the restart length, one panel per (ranks, pc), log scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = []
+    for p in paths:
+        data = json.load(open(p))
+        runs += [dict(r, ranks=data["ranks"]) for r in data["rows"]]
+    panels = sorted({(r["ranks"], r["pc"]) for r in runs}, key=lambda t: (t[0], t[1] != "none"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    for ax, (ranks, pc) in zip(axes[0], panels):
+        sel = [r for r in runs if r["ranks"] == ranks and r["pc"] == pc]
+        for method in dict.fromkeys(r["method"] for r in sel):
+            pts = sorted((r["restart"], r["time"]) for r in sel
+                         if r["method"] == method and r["converged"])
+            if not pts:
+                continue
+            label = next(r["label"] for r in sel if r["method"] == method)
+            style = "-o" if method in OURS else "--s"
+            ax.plot(*zip(*pts), style, label=label, ms=4)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks(sorted({r["restart"] for r in sel}))
+        ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.set_xlabel("restart")
+        ax.set_title(f"{ranks} rank{'s' if ranks > 1 else ''}, pc {pc}")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].set_ylabel("time to rtol 1e-8 [s]")
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+
+
 if __name__ == "__main__":
-    print(table(sys.argv[1:]))
+    args = sys.argv[1:]
+    if args[:1] == ["--plot"]:
+        plot(args[2:], args[1])
+    else:
+        print(table(args))
