@@ -95,6 +95,7 @@ class BoundSketch:
         self._code = None
         if isinstance(sketch, rs.SparseSign) and sketch.k < 2**30:
             self._code = _pattern(sketch, layout.start, layout.stop)
+            self._work = np.empty(4 * sketch.k)       # sums of each sign, for pair()
             self._scale = 1.0 / np.sqrt(sketch.nnz)
 
     def pair(self, x, y, out):
@@ -103,12 +104,7 @@ class BoundSketch:
         ``out`` has shape ``(k, 2)`` and is overwritten.
         """
         if self._code is not None:
-            # the kernel addresses the interleaved pairs of a C-contiguous (k, 2) block
-            work = out if out.flags.c_contiguous else np.empty(out.shape)
-            work[...] = 0.0
-            compact_code_pair(x, y, self._code, work)
-            if work is not out:
-                out[...] = work
+            compact_code_pair(x, y, self._code, self._work, out)
             out *= self._scale
         else:
             out[...] = self.sketch.apply_local(np.column_stack((x, y)), self.layout.start,

@@ -57,7 +57,7 @@ def warm_up():
     for dt in (np.float32, np.float64):
         compact_sign_pair(np.zeros(1, dt), np.zeros(1), p32, s8, np.zeros((1, 2)))
         compact_sign_rows(np.zeros((1, 1), dt), p32, s8, np.zeros((1, 1)))
-        compact_code_pair(np.zeros(1, dt), np.zeros(1), p32, np.zeros((1, 2)))
+        compact_code_pair(np.zeros(1, dt), np.zeros(1), p32, np.zeros(4), np.zeros((1, 2)))
         compact_code_rows(np.zeros((1, 1), dt), p32, np.zeros((1, 1)))
         Q = np.zeros((2, 1), dt)
         subtract_combination(Q, 1, np.zeros(1), np.zeros(1), 1.0, Q[1])

@@ -4,7 +4,8 @@ A Krylov solver sketches two vectors per iteration with the same sketch hundreds
 times. Regenerating the nonzeros from the random stream each time costs about five times
 the scatter itself, so the solvers precompute each rank's pattern once: ``pos`` (int32
 row of each nonzero) and ``sgn`` (int8 sign); the common magnitude ``1/sqrt(nnz)`` is
-applied by the caller. Five bytes per nonzero instead of sixteen.
+applied by the caller. Five bytes per nonzero instead of sixteen; the ``compact_code``
+kernels (what the solvers use) pack row and sign into one int32: four bytes.
 """
 
 import numpy as np
@@ -48,32 +49,38 @@ def compact_sign_rows(X, pos, sgn, out):
 
 
 # The pattern as one int32 per nonzero, ``code = 2 row + (sign < 0)``: one load instead of
-# two (int32 row, int8 sign) and an add or subtract instead of a conversion and a multiply;
-# measured 25 % faster than compact_sign_pair on 64³ local rows (2.1 against 2.8 ms).
+# two (int32 row, int8 sign). The pair kernel sums the entries of each sign apart (slot
+# ``code`` of a ``(2k, 2)`` work array) and subtracts once at the end: no sign branch (a
+# random sign mispredicts half the time) and no multiply in the scatter. Measured on 64³
+# local rows: 1.4 ms against 2.3-2.8 ms for the signed scatter.
 
 
 @njit(cache=True)
-def compact_code_pair(x, y, code, out):
-    """``out[r, 0] ±= x[i]``, ``out[r, 1] ±= y[i]`` for each ``code[i, t] = 2 r + (sign < 0)``.
+def compact_code_pair(x, y, code, work, out):
+    """``out[r, 0] = Σ ±x[i]``, ``out[r, 1] = Σ ±y[i]`` over the nonzeros ``code[i, t] = 2 r + (sign < 0)``.
 
-    ``x`` (float32 or float64) and ``y`` (float64) are summed in float64 in ``out`` of shape
-    ``(k, 2)`` (C-contiguous).
+    ``x`` (float32 or float64) and ``y`` (float64) are summed in float64. ``work`` is a
+    C-contiguous float64 array of ``4k`` entries (overwritten); ``out`` has shape ``(k, 2)``
+    and is overwritten.
     """
     m = x.shape[0]
     nnz = code.shape[1]
-    o = out.ravel()
+    k = out.shape[0]
+    o = work.ravel()
+    for s in range(4 * k):
+        o[s] = 0.0
+    two = np.uint64(2)
     for i in range(m):
         a = np.float64(x[i])
         b = np.float64(y[i])
         for t in range(nnz):
-            c = code[i, t]
-            r = c & ~1          # 2 row: the (row, 0) slot of the interleaved pair
-            if c & 1:
-                o[r] -= a
-                o[r + 1] -= b
-            else:
-                o[r] += a
-                o[r + 1] += b
+            # unsigned: the index needs no negative-wraparound test
+            s = np.uint64(code[i, t]) * two
+            o[s] += a
+            o[s + np.uint64(1)] += b
+    for r in range(k):
+        out[r, 0] = o[4 * r] - o[4 * r + 2]
+        out[r, 1] = o[4 * r + 1] - o[4 * r + 3]
 
 
 @njit(cache=True)
