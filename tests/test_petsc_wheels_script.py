@@ -13,7 +13,7 @@ SCRIPT = ROOT / "tools" / "petsc_wheels.sh"
 def run(tmp_path, env=None, python=sys.executable):
     full = {k: v for k, v in os.environ.items() if not k.startswith("PETSC_")}
     full.update(env or {})
-    return subprocess.run(["bash", str(SCRIPT), python, str(tmp_path / "wheels")], env=full,
+    return subprocess.run([shutil.which("bash"), str(SCRIPT), python, str(tmp_path / "wheels")], env=full,
                           capture_output=True, text=True, timeout=120)
 
 
