@@ -77,6 +77,7 @@ def plot(paths, out):
         ax.set_yscale("log")
         ax.set_xticks(sorted({r["restart"] for r in sel}))
         ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.get_xaxis().set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("restart")
         ax.set_title(f"{ranks} rank{'s' if ranks > 1 else ''}, pc {pc}")
         ax.grid(True, which="both", alpha=0.3)

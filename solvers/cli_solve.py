@@ -44,6 +44,9 @@ def add_arguments(parser):
     solve.add_argument("--pc", default="none", choices=sorted(PRECONDITIONERS),
                        help="preconditioner (bjacobi: ILU(0) of each rank's diagonal block)")
     solve.add_argument("--side", default="right", choices=("right", "left"))
+    solve.add_argument("--deflate", type=int, default=None,
+                       help="rgmres: harmonic Ritz vectors kept across a restart "
+                            "(default round(restart/5) for restart >= 20; 0: plain restarts)")
     add_sketch_arguments(parser)
     out = parser.add_argument_group("output")
     out.add_argument("--monitor", action="store_true",
@@ -56,11 +59,13 @@ def _runs(args):
     """``(label, solver, kwargs)`` of the methods to run."""
     dt = np.float32 if args.basis_dtype == "float32" else None
     if args.compare:
-        return [("rgmres", rgmres, {"basis_dtype": dt}),
+        return [("rgmres", rgmres, {"basis_dtype": dt, "deflate": args.deflate}),
                 ("gmres(cgs2)", gmres, {"ortho": "cgs2"})]
     if args.method == "gmres":
         return [(f"gmres({args.ortho})", gmres, {"ortho": args.ortho, "basis_dtype": dt})]
-    return [(args.method, rgmres if args.method == "rgmres" else rfom, {"basis_dtype": dt})]
+    if args.method == "rgmres":
+        return [("rgmres", rgmres, {"basis_dtype": dt, "deflate": args.deflate})]
+    return [(args.method, rfom, {"basis_dtype": dt})]
 
 
 def _true_residual(A, b, x, comm):
@@ -75,6 +80,8 @@ def run(args):
     for name, value in (("--restart", args.restart), ("--n", args.n)):
         if value is None or value < 1:
             raise agreed(ValueError(f"{name} must be a positive integer, got {value}"))
+    if args.deflate is not None and not (args.compare or args.method == "rgmres"):
+        raise agreed(ValueError(f"--deflate applies to rgmres, not to --method {args.method}"))
     if args.plot:
         try:
             import matplotlib  # noqa: F401

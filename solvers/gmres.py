@@ -152,7 +152,8 @@ def _floor(dtype):
 
 
 def rgmres(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=None,
-           side="right", sketch=None, basis_dtype=None, callback=None, comm=None, norm="true"):
+           side="right", sketch=None, basis_dtype=None, callback=None, comm=None, norm="true",
+           deflate=None):
     r"""Randomized GMRES (RGS-GMRES): restarted, preconditioned, optionally with a float32 basis.
 
     Parameters
@@ -192,12 +193,17 @@ def rgmres(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=No
         The residual that is tested, monitored and returned. ``"true"`` (default):
         ``‖b − A x‖``. ``"preconditioned"`` (``side="left"`` only): ``‖M⁻¹(b − A x)‖ ≤
         max(rtol‖M⁻¹b‖, atol)``, what PETSc's KSPGMRES tests with a left preconditioner.
+    deflate : int, optional
+        Harmonic Ritz vectors kept across a restart (deflated restart, see Notes). Default
+        ``round(restart / 5)`` for ``restart >= 20``, else 0; ``0`` gives plain restarts.
+        Needs ``deflate < restart - 1``.
 
     Returns
     -------
     KrylovResult
         ``x``, ``converged``, ``iterations``, ``residual_norms``, ``reductions``, ``reason``,
-        ``residual_norm`` (final true residual), ``timings``, ``sketch_orthogonality``, ...
+        ``residual_norm`` (final residual in the tested norm), ``timings``,
+        ``sketch_orthogonality``, ...
 
     Raises
     ------
@@ -225,7 +231,8 @@ def rgmres(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=No
     Stability is monitored with :math:`\|I - (\Theta V)^T \Theta V\|_2` per cycle
     (``sketch_orthogonality``; a warning above 1e-2).
 
-    Deflated restarts (``restart >= 20``): each restart keeps :math:`p = \mathrm{round}(m/5)`
+    Deflated restarts (default for ``restart >= 20``): each restart keeps
+    :math:`p = \mathrm{round}(m/5)` (``deflate``)
     sketched harmonic Ritz vectors :math:`U = V_m G` of smallest magnitude (a ``j × j``
     eigenproblem of the sketched matrices, replicated) and the next cycle minimizes over
     :math:`\mathrm{span}\{U, r, A r, \dots, A^{m-p-1} r\}`, the space of GMRES-DR
@@ -248,7 +255,7 @@ def rgmres(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=No
     """
     return randomized_solve(_SketchedLeastSquares, "rgmres", A, b, x0, rtol, atol, restart,
                             maxiter, M, side, sketch, basis_dtype, callback, comm, norm,
-                            deflate=None)
+                            deflate=deflate)
 
 
 # Deflated restarts by default: keep round(0.2 m) harmonic Ritz vectors for restarts m >= 20.
@@ -273,8 +280,17 @@ def randomized_solve(cycle_class, method, A, b, x0, rtol, atol, restart, maxiter
                                                      basis_dtype, ctx.layout.n)
     norm = _check_norm(norm, side)
     bound = bind_sketch(sketch, m + 1, ctx.layout)
-    if cycle_options.get("deflate", 0) is None:
-        cycle_options["deflate"] = default_deflation(m)
+    if "deflate" in cycle_options:
+        p = cycle_options["deflate"]
+        if p is None:
+            p = default_deflation(m)
+        else:
+            if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, np.integer)) or p < 0:
+                raise agreed(ValueError(f"deflate must be a nonnegative integer, got {p!r}"))
+            p = int(p)
+            if p and p >= m - 1:
+                raise agreed(ValueError(f"deflate must be below restart - 1 = {m - 1}, got {p}"))
+        cycle_options["deflate"] = p
     cycle = cycle_class(ctx, m, bound, dt, ctx.operator(side), **cycle_options)
     return restarted_solve(ctx, cycle, rtol=rtol, atol=atol, maxiter=maxiter, side=side,
                            callback=callback, method=method, floor=_floor(dt), norm=norm)

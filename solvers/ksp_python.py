@@ -31,7 +31,7 @@ import numpy as np
 import rsketch as rs
 
 from ._bound_sketch import default_sketch
-from .gmres import rgmres
+from .gmres import default_deflation, rgmres
 from .petsc import _MatOperator, _petsc
 
 __all__ = ["RGMRES"]
@@ -68,6 +68,9 @@ class RGMRES:
         rows, 4 nonzeros per column, seed 0.
     ``-ksp_rgmres_float32_basis``
         Store the Krylov basis in float32 (sketches and small problems stay float64).
+    ``-ksp_rgmres_deflate p``
+        Harmonic Ritz vectors kept across a restart (default ``round(m/5)`` for ``m >= 20``;
+        0: plain restarts), see :func:`solvers.rgmres`.
 
     ``-ksp_view`` prints these settings; after a solve, the :class:`~solvers.KrylovResult`
     is ``ksp.getPythonContext().result`` (reductions, timings, ...).
@@ -82,10 +85,11 @@ class RGMRES:
     >>> ksp.solve(b, x)                             # doctest: +SKIP
     """
 
-    def __init__(self, restart=None, sketch=None, basis_dtype=None):
+    def __init__(self, restart=None, sketch=None, basis_dtype=None, deflate=None):
         self.restart = restart
         self.sketch = sketch
         self.basis_dtype = basis_dtype
+        self.deflate = deflate
         self.result = None
 
     # -- configuration ----------------------------------------------------------------
@@ -111,9 +115,15 @@ class RGMRES:
                 self.sketch = rs.make_sketch(kind, k, seed=seed)
         if opts.getBool("ksp_rgmres_float32_basis", False):
             self.basis_dtype = np.float32
+        deflate = opts.getInt("ksp_rgmres_deflate", -1)
+        if deflate >= 0:
+            self.deflate = deflate
 
     def _restart(self):
         return _DEFAULT_RESTART if self.restart is None else int(self.restart)
+
+    def _deflate(self):
+        return default_deflation(self._restart()) if self.deflate is None else int(self.deflate)
 
     def _sketch(self):
         return self.sketch if self.sketch is not None else default_sketch(self._restart() + 1)
@@ -125,7 +135,9 @@ class RGMRES:
                  "per iteration",
                  f"sketch: {self._sketch()!r}" + ("" if self.sketch is not None else
                                                  " (default: sparse sign, k = 4 (restart + 1))"),
-                 f"Krylov basis precision: {basis}; sketches and small problems: float64"]
+                 f"Krylov basis precision: {basis}; sketches and small problems: float64",
+                 "deflated restart: " + (f"{self._deflate()} harmonic Ritz vectors kept"
+                                         if self._deflate() else "off (plain restarts)")]
         if self.result is not None:
             r = self.result
             lines.append(f"last solve: {r.iterations} iterations, {r.reductions} reductions, "
@@ -182,7 +194,8 @@ class RGMRES:
         r.destroy()
         res = rgmres(A, np.asarray(b_arr), x0=x0, rtol=rtol, atol=atol, restart=self._restart(),
                      maxiter=max_it, M=M, side=side, sketch=self._sketch(),
-                     basis_dtype=self.basis_dtype, callback=callback, comm=comm, norm=norm)
+                     basis_dtype=self.basis_dtype, callback=callback, comm=comm, norm=norm,
+                     deflate=self.deflate)
         x.setArray(res.x)                  # copies, and tells PETSc the Vec changed
         self.result = res
         ksp.setIterationNumber(res.iterations)

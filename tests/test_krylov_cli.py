@@ -121,3 +121,16 @@ def test_local_job_script_runs(tmp_path):
     assert res.returncode == 0, res.stderr
     assert "gmres(cgs2)" in res.stdout
     assert (tmp_path / "job.json").exists() and (tmp_path / "job.png").exists()
+
+
+def test_deflate_option_reaches_rgmres_and_is_refused_elsewhere(tmp_path):
+    """--deflate 0 gives plain restarts (more iterations here); with gmres it is an error."""
+    its = {}
+    for p in ("0", "8"):
+        out = tmp_path / f"h{p}.json"
+        assert main(["solve", "--problem", "convdiff2d", "--n", "40", "--restart", "40",
+                     "--deflate", p, "--history", str(out)]) == 0
+        its[p] = json.loads(out.read_text())[0]["iterations"]
+    assert its["8"] < its["0"], its
+    with pytest.raises(SystemExit):
+        main(["solve", "--problem", "convdiff2d", "--n", "16", "--method", "gmres", "--deflate", "2"])

@@ -245,3 +245,26 @@ def test_gmres_restart_option_carries_over_and_bad_options_are_refused(system):
     ksp.destroy()
     with pytest.raises(PETSc.Error):       # PETSc reports the Python ValueError as error 101
         _ksp(A, [("ksp_rgmres_sketch_type", "fourier")])
+
+
+def test_deflation_option_reaches_rgmres_and_view(tmp_path, system):
+    """-ksp_rgmres_deflate 0 gives plain restarts: the same iterates as rgmres(deflate=0)."""
+    A, b = system
+    prob = make_problem("convdiff2d", 20, peclet=20.0, comm=MPI.COMM_SELF)
+    for p in (0, 3):
+        ksp = _ksp(A, [("ksp_rgmres_restart", 25), ("ksp_rgmres_deflate", p),
+                       ("ksp_pc_side", "right")])
+        ksp.getPC().setType("none")
+        ksp.setTolerances(rtol=1e-9)
+        x = A.createVecRight()
+        ksp.solve(b, x)
+        ref = rgmres(prob.A, prob.b, rtol=1e-9, restart=25, deflate=p, comm=MPI.COMM_SELF)
+        assert ksp.getIterationNumber() == ref.iterations
+        np.testing.assert_allclose(x.getArray(), ref.x, rtol=0, atol=1e-12 * np.abs(ref.x).max())
+        path = tmp_path / f"view{p}.txt"
+        viewer = PETSc.Viewer().createASCII(str(path), comm=A.getComm())
+        ksp.view(viewer)
+        viewer.destroy()
+        text = path.read_text()
+        assert ("off (plain restarts)" if p == 0 else "3 harmonic Ritz vectors kept") in text
+        ksp.destroy()
