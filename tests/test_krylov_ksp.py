@@ -20,9 +20,11 @@ def _ksp(A, options=()):
     ksp.setOperators(A)
     ksp.setType("python")
     ksp.setPythonContext(RGMRES())
-    ksp.setFromOptions()
-    for key, _ in options:
-        del opts[key]
+    try:
+        ksp.setFromOptions()
+    finally:                     # a refused option must not stay in the database
+        for key, _ in options:
+            del opts[key]
     return ksp
 
 
