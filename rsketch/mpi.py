@@ -309,6 +309,10 @@ def abort_on_error(func):
             if getattr(exc, "rsketch_collective", False):
                 if comm.Get_rank() == 0:
                     print(f"rsketch: error: {exc}", file=sys.stderr, flush=True)
+                # Every rank is here (the error is agreed). Under `python -m mpi4py` a nonzero
+                # exit status aborts the job: without this barrier another rank could abort
+                # before rank 0 has written the message.
+                comm.Barrier()
                 return 1
             if comm.Get_size() == 1:
                 raise

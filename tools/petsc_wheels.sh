@@ -71,7 +71,7 @@ if [ -n "${PETSC_DIR:-}" ]; then
   fi
   "$PY" -m pip install -q setuptools wheel cython numpy
   say "building petsc4py against PETSC_DIR=$PETSC_DIR PETSC_ARCH=${PETSC_ARCH:-}"
-  "$PY" -m pip install -q --no-build-isolation --no-binary petsc4py petsc4py
+  "$PY" -m pip install -q --no-cache-dir --no-build-isolation --no-binary petsc4py petsc4py
   check_mpi || die "petsc4py built against PETSC_DIR=$PETSC_DIR does not run on 2 MPI ranks"
   exit 0
 fi
@@ -86,7 +86,9 @@ esac
 build_wheels() {
   ensure_blaslapack
   say "building PETSc with MPICC=$MPICC (about 10 minutes on two cores)"
-  "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$DIR" petsc
+  # --no-cache-dir: never a wheel pip built earlier from the same sdist with another MPI
+  # (or none); WHEEL_DIR is the only cache, and everything in it has passed check_mpi.
+  "$PY" -m pip wheel -q --no-cache-dir --no-deps --no-build-isolation -w "$DIR" petsc
   "$PY" -m pip install -q --force-reinstall --no-deps --no-index --find-links "$DIR" petsc
   # the configure options PETSc recorded: refuse a sequential build before going further
   local conf
@@ -97,7 +99,7 @@ build_wheels() {
   fi
   say "building petsc4py"
   PETSC_DIR=$("$PY" -c 'import petsc; print(petsc.get_petsc_dir())') \
-    "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$DIR" petsc4py
+    "$PY" -m pip wheel -q --no-cache-dir --no-deps --no-build-isolation -w "$DIR" petsc4py
 }
 
 install_wheels() {
