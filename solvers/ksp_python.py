@@ -50,7 +50,6 @@ class _PCAsMat:
         self.pc.apply(x, y)
 
 
-
 _DEFAULT_RESTART = 30      # KSPGMRES's default, so that -ksp_type alone switches like for like
 
 
@@ -129,7 +128,7 @@ class RGMRES:
         return self.sketch if self.sketch is not None else default_sketch(self._restart() + 1)
 
     def view(self, ksp, viewer):
-        """``-ksp_view``: restart, sketch (kind, rows, seed), basis precision, norm."""
+        """``-ksp_view``: restart, sketch (kind, rows, seed), basis precision, deflation."""
         basis = np.dtype(self.basis_dtype or np.float64).name
         lines = [f"randomized GMRES (rsketch): restart={self._restart()}, one global reduction "
                  "per iteration",
