@@ -54,8 +54,8 @@ check_mpi() {
   out=$(OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 timeout 120 "$MPIEXEC" -n 2 "$PY" -c '
 import sys
 from petsc4py import PETSc
-cfg = PETSc.Sys.getVersion()
-print("size", PETSc.COMM_WORLD.getSize(), "petsc", ".".join(map(str, cfg)))
+if PETSc.COMM_WORLD.getRank() == 0:   # one line: two ranks printing at once interleave
+    print("size", PETSc.COMM_WORLD.getSize(), "petsc", ".".join(map(str, PETSc.Sys.getVersion())))
 ' 2>&1) || { say "$out"; return 1; }
   grep -q '^size 2 ' <<<"$out" || { say "PETSc.COMM_WORLD.getSize() under mpiexec -n 2: ${out}"; return 1; }
   say "MPI-enabled PETSc: $(head -1 <<<"$out")"
