@@ -129,7 +129,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import machine, write_json  # noqa: E402
 from rsketch import print0  # noqa: E402
 from solvers import make_problem, rgmres  # noqa: E402
-from solvers.operators import Operator  # noqa: E402
 
 PETSC_METHODS = ("petsc_gmres", "petsc_gmres_mgs", "petsc_pgmres", "petsc_fgmres")
 OURS = ("ksp_rgmres", "ksp_rgmres32", "rgmres", "rgmres32")
@@ -166,30 +165,6 @@ def _init_petsc(petsc_args):
 
 
 # ------------------------------------------------------------------ the shared PC
-
-
-class PCOperator:
-    """The KSPs' ``PC`` as the ``M`` of :func:`solvers.rgmres`: ``matvec`` is ``PCApply``.
-
-    The NumPy input and output are placed in two work Vecs (no copies), as the KSP plug-in
-    does, so the direct calls apply the very same factors as every KSP.
-    """
-
-    def __init__(self, pc, template):
-        self.pc = pc
-        self._x, self._y = template.duplicate(), template.duplicate()
-
-    def matvec(self, x_local):
-        x = np.require(x_local, dtype=np.float64, requirements=("C", "W"))
-        y = np.empty_like(x)
-        self._x.placeArray(x)
-        self._y.placeArray(y)
-        try:
-            self.pc.apply(self._x, self._y)
-        finally:
-            self._x.resetArray()
-            self._y.resetArray()
-        return y
 
 
 def make_pc(kind, mat):
@@ -343,11 +318,11 @@ def run_ksp(method, restart, pc, mat, b, bnorm, args, comm):
 
 def run_direct(method, restart, pc, mat, b, bnorm, args, comm):
     """``solvers.rgmres`` on the Mat with M = the shared PC; warm-up, then best of ``--repeat``."""
-    from solvers.petsc import layout_of
+    from solvers.petsc import operator_from_pc
 
     M = None
     if pc.getType() != "none":
-        M = Operator(PCOperator(pc, b).matvec, layout_of(mat, comm), np.float64, source=pc)
+        M = operator_from_pc(pc, b, comm)
     b_local = b.getArray(readonly=True).copy()
     kw = {"rtol": args.rtol, "atol": 0.0, "restart": restart, "M": M, "side": "right",
           "basis_dtype": np.float32 if method.endswith("32") else None, "comm": comm}

@@ -32,22 +32,9 @@ import rsketch as rs
 
 from ._bound_sketch import default_sketch
 from .gmres import default_deflation, rgmres
-from .petsc import _MatOperator, _petsc
+from .petsc import _petsc, operator_from_pc
 
 __all__ = ["RGMRES"]
-
-
-class _PCAsMat:
-    """A ``PC`` seen as a ``Mat`` whose product is ``PCApply`` (for ``_MatOperator``)."""
-
-    def __init__(self, pc, template):
-        self.pc, self.template = pc, template
-
-    def createVecs(self):
-        return self.template.duplicate(), self.template.duplicate()
-
-    def mult(self, x, y):
-        self.pc.apply(x, y)
 
 
 _DEFAULT_RESTART = 30      # KSPGMRES's default, so that -ksp_type alone switches like for like
@@ -151,7 +138,7 @@ class RGMRES:
         comm = ksp.getComm().tompi4py()
         pc = ksp.getPC()
         has_pc = pc.getType() not in (None, "none")
-        M = _MatOperator(_PCAsMat(pc, b)) if has_pc else None
+        M = operator_from_pc(pc, b, comm) if has_pc else None
         side = "left" if ksp.getPCSide() == PETSc.PC.Side.LEFT else "right"
         if not has_pc:
             side = "right"

@@ -22,8 +22,8 @@ from rsketch.mpi import Layout, agreed, get_comm
 
 from .operators import DistCSR, Operator
 
-__all__ = ["operator_from_mat", "vec_to_array", "array_to_vec", "distcsr_to_mat", "mat_to_distcsr",
-           "layout_of"]
+__all__ = ["operator_from_mat", "operator_from_pc", "vec_to_array", "array_to_vec",
+           "distcsr_to_mat", "mat_to_distcsr", "layout_of"]
 
 
 def _petsc():
@@ -158,6 +158,43 @@ def operator_from_mat(mat, comm=None):
     layout = layout_of(mat, comm)
     op = _MatOperator(mat)
     return Operator(op.matvec, layout, op.dtype, source=mat)
+
+
+class _PCAsMat:
+    """A ``PC`` seen as a ``Mat`` whose product is ``PCApply`` (for ``_MatOperator``)."""
+
+    def __init__(self, pc, template):
+        self.pc, self.template = pc, template
+
+    def createVecs(self):
+        return self.template.duplicate(), self.template.duplicate()
+
+    def mult(self, x, y):
+        self.pc.apply(x, y)
+
+
+def operator_from_pc(pc, template, comm=None):
+    """A set-up PETSc ``PC`` as the preconditioner ``M`` of the solvers (``matvec`` = ``PCApply``).
+
+    The NumPy input and output are placed in two work Vecs shaped like ``template`` (no
+    copies), so a solver applies the very factors a KSP with this PC would apply.
+
+    Parameters
+    ----------
+    pc : petsc4py.PETSc.PC
+    template : petsc4py.PETSc.Vec
+        A Vec with the PC's row layout (e.g. the right-hand side).
+    comm : mpi4py.MPI.Comm, optional
+        Defaults to the template's communicator.
+
+    Examples
+    --------
+    >>> M = operator_from_pc(ksp.getPC(), b)      # doctest: +SKIP
+    >>> res = rgmres(mat, b.getArray(), M=M)      # doctest: +SKIP
+    """
+    comm = get_comm(comm if comm is not None else template.getComm().tompi4py())
+    op = _MatOperator(_PCAsMat(pc, template))
+    return Operator(op.matvec, layout_of(template, comm), op.dtype, source=pc)
 
 
 def distcsr_to_mat(A):
