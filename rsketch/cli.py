@@ -17,8 +17,8 @@ from .mpi import abort_on_error
 COMMANDS = {
     "info": ("rsketch.info", "versions, MPI library, ranks, numba and petsc4py availability"),
     "demo": ("rsketch.demo", "sketch a distributed tall matrix with every kind; distortion and time"),
-    "solve": ("solvers.cli_solve", "solve a sparse linear system with randomized or classical GMRES"),
-    "eigs": ("solvers.cli_eigs", "a few eigenpairs by randomized Rayleigh-Ritz"),
+    "solve": ("solvers.cli.solve", "solve a sparse linear system with randomized or classical GMRES"),
+    "eigs": ("solvers.cli.eigs", "a few eigenpairs by randomized Rayleigh-Ritz"),
     "lift": ("rsketch.lift.cli", "LIFT principal-weight masks of a checkpoint"),
 }
 

@@ -1,16 +1,33 @@
-"""Krylov and model-reduction solvers built on rsketch (rsketch never imports solvers)."""
+"""Krylov and model-reduction solvers built on rsketch (rsketch never imports solvers).
 
-from .operators import DistCSR, Operator, as_operator
-from .precond import PRECONDITIONERS, BlockJacobi, Jacobi, make_preconditioner
-from .problems import PROBLEMS, load_matrix_market, load_vector_market, make_problem
-from .arnoldi import ArnoldiResult, rarnoldi
-from .block_gmres import block_rgmres
-from .eigs import EigsResult, reigs
-from .fom import rfom
-from .gmres import gmres, rgmres
-from ._krylov import KrylovResult
+Layers, each importing only the ones before it: :mod:`solvers.operators` (the operator
+protocol, DistCSR, PETSc adapters, preconditioners, test problems), :mod:`solvers.krylov`
+(the restart loop and the solvers), :mod:`solvers.cli` (the ``rsketch solve`` and
+``rsketch eigs`` sub-commands). ``docs/architecture.md`` draws the map.
+"""
+
+import sys
+
+from . import compat
+from .krylov import ArnoldiResult, EigsResult, KrylovResult, block_rgmres, gmres, rarnoldi, reigs, rfom, rgmres
+from .operators import (
+    PRECONDITIONERS,
+    PROBLEMS,
+    BlockJacobi,
+    DistCSR,
+    Jacobi,
+    Operator,
+    as_operator,
+    load_matrix_market,
+    load_vector_market,
+    make_preconditioner,
+    make_problem,
+)
 
 __all__ = ["Operator", "as_operator", "DistCSR", "Jacobi", "BlockJacobi", "make_preconditioner",
            "PRECONDITIONERS", "PROBLEMS", "make_problem", "load_matrix_market", "load_vector_market",
            "rgmres", "gmres", "block_rgmres", "rfom", "reigs", "rarnoldi", "KrylovResult",
            "EigsResult", "ArnoldiResult"]
+
+# old module paths (solvers.gmres, solvers.petsc, ...): aliases until 0.3
+compat.install(sys.modules[__name__])

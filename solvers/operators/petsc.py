@@ -20,7 +20,8 @@ from mpi4py import MPI
 
 from rsketch.mpi import Layout, agreed, get_comm
 
-from .operators import DistCSR, Operator
+from .distcsr import DistCSR
+from .protocol import Operator
 
 __all__ = ["operator_from_mat", "operator_from_pc", "vec_to_array", "array_to_vec",
            "distcsr_to_mat", "mat_to_distcsr", "layout_of"]

@@ -11,7 +11,7 @@ and :math:`\Theta A q_j` (the right-hand side of the next least-squares problem)
 
 :class:`RGSArnoldi` is the process; :func:`rarnoldi` the public driver; the restarted
 solvers (:func:`solvers.rgmres`, :func:`solvers.rfom`, :func:`solvers.reigs`) run it cycle by
-cycle through :class:`RGSCycle`.
+cycle through :class:`solvers.krylov.cycle.RGSCycle`.
 """
 
 from __future__ import annotations
@@ -21,47 +21,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rsketch._kernels import subtract_combination
 from rsketch.mpi import agreed
 
-from ._bound_sketch import BoundSketch, default_sketch
-from ._krylov import check_basis_dtype, check_positive_int, setup
-from ._small_qr import IncrementalQR
+from .._small_qr import IncrementalQR
+from .basis import combine_rows, subtract_combination
+from .context import setup
+from .options import breakdown_tolerance, check_basis_dtype, check_positive_int
+from .sketching import bind_sketch
 
-__all__ = ["rarnoldi", "ArnoldiResult", "RGSArnoldi", "RGSCycle", "bind_sketch", "combine_rows"]
-
-
-# Columns of a float32 basis converted to float64 at a time by combine_rows.
-_COMBINE_CHUNK = 1 << 14
-
-
-def combine_rows(Q, c):
-    """``c @ Q`` accumulated in float64, for basis rows ``Q`` of float32 or float64.
-
-    This is how an iterate is formed from the basis (once per cycle): with a float32 basis
-    the coefficients are not rounded to float32 and the sum is float64, so the iterate is
-    the one whose sketched residual the cycle minimized, exactly as stored. Float32 rows are
-    converted in chunks of columns (bounded memory, one pass).
-    """
-    c = np.asarray(c, dtype=np.float64)
-    if Q.dtype == np.float64:
-        return c @ Q
-    out = np.empty(c.shape[:-1] + (Q.shape[1],))
-    for lo in range(0, Q.shape[1], _COMBINE_CHUNK):
-        hi = min(lo + _COMBINE_CHUNK, Q.shape[1])
-        out[..., lo:hi] = c @ Q[:, lo:hi].astype(np.float64)
-    return out
-
-
-def bind_sketch(sketch, dim, layout):
-    """The solver's sketch bound to ``layout``; checks it can embed ``dim`` dimensions."""
-    sk = default_sketch(dim) if sketch is None else sketch
-    bound = BoundSketch(sk, layout)
-    if bound.k < dim:
-        raise agreed(ValueError(
-            f"sketch size k = {bound.k} is smaller than the basis size {dim}: the sketched basis "
-            f"cannot be full rank; use k >= 2 * {dim}"))
-    return bound
+__all__ = ["rarnoldi", "ArnoldiResult", "RGSArnoldi"]
 
 
 class RGSArnoldi:
@@ -113,7 +81,7 @@ class RGSArnoldi:
         self._x64 = np.zeros(n) if self.dtype != np.float64 else None
         # A candidate whose sketched norm is below this fraction of its source's is taken as
         # zero: rounding of the basis arithmetic alone leaves ~eps·sqrt(j) of it.
-        self.tiny = 64 * np.finfo(self.dtype).eps
+        self.tiny = breakdown_tolerance(self.dtype)
         self.start(None)
 
     # ------------------------------------------------------------------ the process
@@ -260,72 +228,6 @@ class RGSArnoldi:
         if f and f < self.j:
             E[:f, f] = E[f, :f] = 0.0
         return float(np.linalg.norm(E, 2))
-
-
-class RGSCycle:
-    """One restart cycle of a randomized Krylov solver on an :class:`RGSArnoldi` process.
-
-    Subclasses say what is solved with the sketched matrices (:meth:`_add_column`,
-    :meth:`_coefficients`); the driver in :mod:`solvers._restarted` calls
-    :meth:`begin`, :meth:`advance` and :meth:`correction`.
-    """
-
-    sketched = True
-
-    def __init__(self, ctx, m, bound, basis_dtype, apply):
-        self.arnoldi = RGSArnoldi(ctx, m, bound, basis_dtype)
-        self.apply = apply
-        self.m = m
-
-    @property
-    def j(self):
-        return self.used
-
-    @property
-    def breakdown(self):
-        return self.arnoldi.breakdown
-
-    keep = 0     # vectors kept from the previous cycle (augmented restarts), see correction()
-
-    def begin(self, v, extras):
-        """Start from ``v``: its product and sketch come with the extras in one reduction."""
-        a = self.arnoldi
-        a.start(v, keep=self.keep)
-        ext = a.step(self.apply, extras)
-        self.used = self.keep
-        self.start_norm = float(np.linalg.norm(a.theta_start)) if a.theta_start is not None else 0.0
-        self._begin()
-        return ext
-
-    def advance(self):
-        """One iteration; returns the estimated residual norm, or ``None`` on breakdown."""
-        a = self.arnoldi
-        if self.used == a.j:        # the vector of the previous step is consumed: next one
-            a.extend()
-            a.step(self.apply)
-            if a.breakdown:
-                return None
-        t0 = time.perf_counter()
-        est = self._add_column(self.used)
-        self.used += 1
-        a.ctx.times["orthogonalization"] += time.perf_counter() - t0
-        return est
-
-    def correction(self):
-        """``V y`` for the current coefficients (local rows, float64)."""
-        return self.arnoldi.combine(self._coefficients())
-
-    def orthogonality(self):
-        return self.arnoldi.sketch_orthogonality()
-
-    def _begin(self):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _add_column(self, i):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _coefficients(self):  # pragma: no cover - abstract
-        raise NotImplementedError
 
 
 @dataclass

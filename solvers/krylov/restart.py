@@ -1,26 +1,22 @@
 """The restart loop shared by the randomized and the classical Krylov solvers.
 
-A *cycle* object builds the basis and solves the small projected problem (see
-:class:`solvers.arnoldi.RGSCycle` and :class:`solvers.gmres._ClassicalCycle`); this loop
-computes true residuals, decides convergence, updates ``x`` and counts iterations.
-
-Cycle interface: ``begin(v, extras) -> global extras`` (start the basis from ``v``; the
-local scalars ``extras`` are summed in the cycle's first reduction), ``advance() ->
-estimate or None`` (one iteration; ``None`` on breakdown), ``correction()`` (``V y``),
-``orthogonality()`` (stability monitor or ``None``), attributes ``j``, ``m``,
-``start_norm`` (norm of ``v`` in the cycle's metric) and ``breakdown``.
+A *cycle* builds the basis and solves the small projected problem (the protocol is written
+down in :mod:`solvers.krylov.cycle`); this loop computes true residuals, decides
+convergence, updates ``x`` and counts iterations. :func:`solve_with_cycle` is the common
+driver of the randomized solvers: validate, bind the sketch, run the loop.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._krylov import KrylovResult
+from .context import setup
+from .options import STABILITY_WARNING, check_norm, restart_options, stall_floor
+from .result import KrylovResult
+from .sketching import bind_sketch
 
-__all__ = ["restarted_solve"]
+__all__ = ["restarted_solve", "solve_with_cycle"]
 
-# The sketched orthogonality above which a cycle is reported as having lost stability.
-STABILITY_WARNING = 1e-2
 # Stall test of low-precision cycles: less than 20 % decrease over 5 iterations.
 _STALL_WINDOW = 5
 _STALL_RATIO = 0.8
@@ -164,3 +160,18 @@ def restarted_solve(ctx, cycle, *, rtol, atol, maxiter, side, callback, method, 
         residual_norm=rnorm, true_residual_norms=true_hist, timings=ctx.elapsed(),
         restarts=cycles, sketch_orthogonality=orth, method=method, warnings=warnings,
         residual_checks=checks)
+
+
+def solve_with_cycle(cycle_class, method, A, b, x0, rtol, atol, restart, maxiter, M, side,
+                     sketch, basis_dtype, callback, comm, norm="true", **cycle_options):
+    """Validate, bind the sketch and run the restart loop with an :class:`RGSCycle` subclass."""
+    ctx = setup(A, b, x0, M, comm)
+    m, maxiter, rtol, atol, side, dt = restart_options(restart, maxiter, rtol, atol, side,
+                                                     basis_dtype, ctx.layout.n)
+    norm = check_norm(norm, side)
+    bound = bind_sketch(sketch, m + 1, ctx.layout)
+    if "deflate" in cycle_options:        # rgmres: resolved against the clipped restart length
+        cycle_options["deflate"] = cycle_options["deflate"](m)
+    cycle = cycle_class(ctx, m, bound, dt, ctx.operator(side), **cycle_options)
+    return restarted_solve(ctx, cycle, rtol=rtol, atol=atol, maxiter=maxiter, side=side,
+                           callback=callback, method=method, floor=stall_floor(dt), norm=norm)

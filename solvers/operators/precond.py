@@ -22,30 +22,15 @@ with Inf/NaN) raise the same ``ValueError`` on every rank, naming the rank.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from rsketch._kernels.ilu0 import ilu0_factor, ilu0_solve
 from rsketch.mpi import agreed, get_comm, raise_collectively
 
-from .operators import DistCSR, Operator, csr_select
+from .adapters import as_distcsr
+from .ilu0 import ILU0
+from .protocol import Operator
 
 __all__ = ["Jacobi", "BlockJacobi", "PRECONDITIONERS", "make_preconditioner"]
-
-
-def _as_distcsr(A, comm):
-    """``A`` as a DistCSR: itself, a global SciPy/NumPy matrix held by every rank, or a PETSc Mat."""
-    if isinstance(A, DistCSR):
-        return A
-    if sp.issparse(A) or isinstance(A, np.ndarray):
-        return DistCSR.from_global(A, comm)
-    if type(A).__module__.startswith("petsc4py"):
-        from .petsc import mat_to_distcsr
-
-        return mat_to_distcsr(A)
-    raise agreed(TypeError(
-        f"a preconditioner needs the matrix entries: pass a solvers.DistCSR, a SciPy sparse "
-        f"matrix, an ndarray or a petsc4py Mat, not {type(A).__name__}"))
 
 
 class _LocalPreconditioner:
@@ -85,7 +70,7 @@ class Jacobi(_LocalPreconditioner):
     """
 
     def __init__(self, A, comm=None):
-        A = _as_distcsr(A, get_comm(comm))
+        A = as_distcsr(A, get_comm(comm))
         self.layout, self.dtype = A.layout, A.dtype
         d = A.diagonal()
         err = None
@@ -152,7 +137,7 @@ class BlockJacobi(_LocalPreconditioner):
                  diag_pivot_thresh=None, comm=None):
         if sub not in ("ilu", "ilu0", "lu"):
             raise agreed(ValueError(f"sub must be 'ilu', 'ilu0' or 'lu', got {sub!r}"))
-        A = _as_distcsr(A, get_comm(comm))
+        A = as_distcsr(A, get_comm(comm))
         self.layout, self.dtype, self.sub = A.layout, A.dtype, sub
         opts = {"permc_spec": permc_spec, "diag_pivot_thresh": diag_pivot_thresh}
         if sub == "ilu":
@@ -172,7 +157,7 @@ class BlockJacobi(_LocalPreconditioner):
 
     def _factorize(self, block):
         if self.sub == "ilu0":
-            return _ILU0(block)
+            return ILU0(block)
         block = block.tocsc()
         if self.sub == "ilu":
             f = spla.spilu(block, **self.options)
@@ -200,41 +185,6 @@ class BlockJacobi(_LocalPreconditioner):
             return self.factor.solve(np.ascontiguousarray(x.real)) \
                 + 1j * self.factor.solve(np.ascontiguousarray(x.imag))
         return self.factor.solve(np.ascontiguousarray(x, dtype=np.result_type(x.dtype, self.dtype)))
-
-
-class _ILU0:
-    """ILU(0) factors of a square CSR block, with SuperLU's ``solve`` interface."""
-
-    def __init__(self, block):
-        F = sp.csr_matrix(block, dtype=np.result_type(block.dtype, np.float64), copy=True)
-        F.sum_duplicates()
-        n = F.shape[0]
-        indptr, indices = F.indptr.astype(np.int64), F.indices.astype(np.int64)
-        rows = np.repeat(np.arange(n), np.diff(indptr))
-        diag = np.flatnonzero(indices == rows)
-        if diag.size != n:
-            missing = np.setdiff1d(np.arange(n), rows[diag])[0]
-            raise ValueError(f"zero pivot: local row {missing} stores no diagonal entry")
-        bad = ilu0_factor(indptr, indices, F.data, diag)
-        if bad >= 0:
-            raise ValueError(f"zero (or non-finite) pivot in local row {bad}")
-        # L and U apart, int32 indices when they fit: each sweep streams only what it uses
-        lower, upper = indices < rows, indices > rows
-        L = csr_select(F.data, rows, n, lower, indices[lower], n)
-        U = csr_select(F.data, rows, n, upper, indices[upper], n)
-        self.L = (L.indptr, L.indices, L.data)
-        self.U = (U.indptr, U.indices, U.data)
-        self.inv_diag = 1.0 / F.data[diag]
-        self.dtype = F.dtype
-        self.nnz = int(F.nnz)
-
-    def solve(self, b):
-        dtype = np.result_type(b.dtype, self.dtype)
-        B = np.asarray(b, dtype=dtype).reshape(b.shape[0], -1)
-        X = np.empty(B.shape, dtype=dtype, order="F")
-        for j in range(B.shape[1]):       # a few columns (block methods), never rows
-            ilu0_solve(*self.L, *self.U, self.inv_diag, np.ascontiguousarray(B[:, j]), X[:, j])
-        return np.ascontiguousarray(X).reshape(b.shape)
 
 
 PRECONDITIONERS = {"none": None, "jacobi": Jacobi, "bjacobi": BlockJacobi}

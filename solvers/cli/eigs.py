@@ -18,9 +18,9 @@ from mpi4py import MPI
 
 from rsketch.mpi import agreed, get_comm, print0
 
-from ._cli_common import (_jsonable, add_sketch_arguments, add_system_arguments, build_sketch,
+from .common import (_jsonable, add_sketch_arguments, add_system_arguments, build_sketch,
                           history_text, load_system, plot_histories, write_atomic)
-from .eigs import WHICH, reigs
+from ..krylov.eigs import WHICH, reigs
 
 
 def add_arguments(parser):

@@ -13,11 +13,12 @@ import time
 import numpy as np
 from scipy.linalg import solve_triangular
 
-from ._bound_sketch import default_sketch
-from ._krylov import KrylovResult, setup
-from ._small_qr import IncrementalQR
-from .arnoldi import bind_sketch, combine_rows
-from .gmres import _check_common, _floor
+from .._small_qr import IncrementalQR
+from .basis import combine_rows
+from .context import setup
+from .options import STABILITY_WARNING, breakdown_tolerance, restart_options, stall_floor
+from .result import KrylovResult
+from .sketching import bind_sketch, default_sketch
 
 __all__ = ["block_rgmres"]
 
@@ -41,7 +42,7 @@ class _BlockRGS:
         self.S = np.zeros((self.k, (m + 1) * p), order="F")
         self.P = np.zeros((self.k, m * p), order="F")
         self.sqr = IncrementalQR(self.k, (m + 1) * p)
-        self.tiny = 64 * np.finfo(self.dtype).eps
+        self.tiny = breakdown_tolerance(self.dtype)
 
     def start(self, R):
         """First block: the residual columns (rows of ``R``, shape ``(p_a, n_local)``)."""
@@ -202,7 +203,7 @@ def block_rgmres(A, B, X0=None, *, rtol=1e-8, atol=0.0, restart=20, maxiter=None
     """
     ctx = setup(A, B, X0, M, comm, columns=True, name="B")
     p = ctx.b.shape[1]
-    m, maxiter, rtol, atol, side, dt = _check_common(restart, maxiter, rtol, atol, side,
+    m, maxiter, rtol, atol, side, dt = restart_options(restart, maxiter, rtol, atol, side,
                                                      basis_dtype, ctx.layout.n)
     m = min(m, max(ctx.layout.n // max(p, 1), 1))
     if sketch is None:
@@ -211,7 +212,7 @@ def block_rgmres(A, B, X0=None, *, rtol=1e-8, atol=0.0, restart=20, maxiter=None
     apply = ctx.operator(side)
     proc = _BlockRGS(ctx, m, p, bound, dt, apply)
     pqr = IncrementalQR(bound.k, m * p)
-    floor = _floor(dt)
+    floor = stall_floor(dt)
 
     X = ctx.x
     hist = []
@@ -326,7 +327,7 @@ def block_rgmres(A, B, X0=None, *, rtol=1e-8, atol=0.0, restart=20, maxiter=None
             keep = rnorm[active] > tol[active]
             active, Rres = active[keep], Rres[:, keep]
     warnings = []
-    if orth > 1e-2:
+    if orth > STABILITY_WARNING:
         warnings.append(f"loss of stability: ||I - (ΘV)ᵀ(ΘV)|| reached {orth:.2e}")
     return KrylovResult(
         x=X, converged=bool((rnorm <= tol).all()), iterations=its, residual_norms=np.array(hist),

@@ -1,4 +1,4 @@
-"""What all Krylov solvers share: input checks, the counted reduction, timers, the result.
+"""What every Krylov solve shares: the validated system, the counted reduction, timers.
 
 Every global reduction a solver issues goes through :meth:`Context.reduce` (or is counted
 by :meth:`Context.count` for the validation collectives), so ``reductions`` in a result is
@@ -9,7 +9,6 @@ across ranks before anyone raises, so no rank is left waiting in a collective.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 from mpi4py import MPI
@@ -17,99 +16,9 @@ from mpi4py import MPI
 from rsketch.mpi import agreed, get_comm
 from rsketch.validation import check_tall
 
-from .operators import as_operator
+from ..operators.adapters import as_operator, as_preconditioner
 
-__all__ = ["KrylovResult", "Context", "setup", "check_positive_int", "check_tol"]
-
-
-@dataclass
-class KrylovResult:
-    """Outcome of a Krylov solve (identical on every rank except ``x``).
-
-    Attributes
-    ----------
-    x : ndarray
-        This rank's rows of the solution (``(n_local, p)`` for several right-hand sides).
-    converged : bool
-        ``‖b − A x‖ ≤ max(rtol‖b‖, atol)`` holds for the *true* residual (every column).
-    iterations : int
-        Krylov iterations (one matrix–vector product with a new basis vector each; block
-        iterations for several right-hand sides).
-    residual_norms : ndarray
-        History: entry 0 is the true initial residual norm, entry ``i`` the residual norm
-        estimated after iteration ``i`` (sketched for the randomized methods, the Arnoldi
-        estimate for the classical ones). Shape ``(iterations + 1, p)`` for ``p`` columns.
-    reductions : int
-        Global collectives (``Allreduce``/``Allgather``) issued, input validation included.
-    reason : str
-        ``"converged"``, ``"zero rhs"``, ``"maxiter"``, ``"breakdown"`` or ``"stagnation"``.
-    residual_norm : float or ndarray
-        Final true residual norm ``‖b − A x‖`` (float64), per column for several.
-    true_residual_norms : list of (int, float)
-        ``(iteration, ‖b − A x‖)`` at every restart where the true residual was computed.
-    timings : dict
-        Seconds spent in ``matvec`` (A), ``precond`` (M), ``orthogonalization`` (everything
-        that builds the basis: sketches or inner products, their reductions, the small
-        least-squares problems) and ``total``; maximum over ranks.
-    restarts : int
-        Restart cycles started.
-    sketch_orthogonality : float or None
-        Largest ``‖I − (ΘV)ᵀ(ΘV)‖₂`` over the cycles (randomized methods): the stability
-        monitor of randomized Gram–Schmidt. ``None`` for the classical methods.
-    method : str
-    residual_checks : int
-        Reductions spent on true residual norms alone (when an estimate predicted
-        convergence); the other restart residuals are summed in the next cycle's first
-        reduction. ``reductions = iterations + residual_checks + validation`` for the
-        randomized methods.
-    warnings : list of str
-        Loss of stability and similar conditions worth a look, also when converged.
-    """
-
-    x: np.ndarray
-    converged: bool
-    iterations: int
-    residual_norms: np.ndarray
-    reductions: int
-    reason: str
-    residual_norm: float | np.ndarray = np.nan
-    true_residual_norms: list = field(default_factory=list)
-    timings: dict = field(default_factory=dict)
-    restarts: int = 0
-    sketch_orthogonality: float | None = None
-    method: str = ""
-    warnings: list = field(default_factory=list)
-    residual_checks: int = 0
-
-    @property
-    def reductions_per_iteration(self):
-        """``reductions / iterations`` (setup and final check included)."""
-        return self.reductions / max(self.iterations, 1)
-
-
-def check_positive_int(value, name, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise agreed(ValueError(f"{name} must be a positive integer, got {value!r}"))
-    return int(value)
-
-
-def check_tol(value, name):
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise agreed(TypeError(f"{name} must be a number, got {type(value).__name__}")) from None
-    if not np.isfinite(v) or v < 0:
-        raise agreed(ValueError(f"{name} must be finite and >= 0, got {value!r}"))
-    return v
-
-
-class _CallableOperator:
-    """A plain function ``y = f(x_local)`` used as a preconditioner."""
-
-    def __init__(self, fn):
-        self.matvec = fn
+__all__ = ["Context", "setup"]
 
 
 class Context:
@@ -221,18 +130,6 @@ class Context:
         return t
 
 
-def _as_preconditioner(M, comm, layout):
-    if M is None:
-        return None
-    if callable(M) and not hasattr(M, "matvec") and not hasattr(M, "as_operator"):
-        M = _CallableOperator(M)
-    op = as_operator(M, comm, layout=layout)
-    if not np.array_equal(op.layout.counts, layout.counts):
-        raise agreed(ValueError(
-            f"M acts on local sizes {op.layout.counts.tolist()}, but b has {layout.counts.tolist()}"))
-    return op
-
-
 def setup(A, b, x0, M, comm, *, columns=False, name="b"):
     """Validate ``b`` and ``x0`` collectively and wrap ``A`` and ``M`` (shared by all solvers).
 
@@ -268,20 +165,7 @@ def setup(A, b, x0, M, comm, *, columns=False, name="b"):
                 f"x0 has local sizes {tx.layout.counts.tolist()} x {tx.X.shape[1]}, but b has "
                 f"{layout.counts.tolist()} x {tb.X.shape[1]}"))
         x = np.array(tx.X if columns else tx.X[:, 0], dtype=np.float64)
-    Mop = _as_preconditioner(M, comm, layout)
+    Mop = as_preconditioner(M, comm, layout)
     ctx = Context(comm, op, Mop, bb, x, layout, x0 is not None)
     ctx.count(reductions)
     return ctx
-
-
-def check_basis_dtype(basis_dtype):
-    dt = np.dtype(np.float64 if basis_dtype is None else basis_dtype)
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise agreed(ValueError(f"basis_dtype must be float32 or float64, got {dt}"))
-    return dt
-
-
-def check_side(side):
-    if side not in ("right", "left"):
-        raise agreed(ValueError(f"side must be 'right' or 'left', got {side!r}"))
-    return side

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arnoldi import RGSCycle
-from .gmres import randomized_solve
+from .cycle import RGSCycle
+from .restart import solve_with_cycle
 
 __all__ = ["rfom"]
 
@@ -85,5 +85,5 @@ def rfom(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=None
     >>> rfom(A, b, rtol=1e-8, restart=80).converged
     True
     """
-    return randomized_solve(_SketchedGalerkin, "rfom", A, b, x0, rtol, atol, restart, maxiter,
+    return solve_with_cycle(_SketchedGalerkin, "rfom", A, b, x0, rtol, atol, restart, maxiter,
                             M, side, sketch, basis_dtype, callback, comm)

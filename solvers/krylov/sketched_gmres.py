@@ -1,34 +1,29 @@
-r"""Restarted GMRES: randomized (RGS, one reduction per iteration) and classical baselines.
+r"""Randomized GMRES (RGS, one reduction per iteration), with deflated restarts.
 
 :func:`rgmres` is the randomized GMRES of Balabanov & Grigori (arXiv:2011.05090): the
-Krylov basis comes from randomized Gram–Schmidt (:mod:`solvers.arnoldi`) and each cycle
-minimizes the *sketched* residual :math:`\|\Theta(b - A x)\|`. :func:`gmres` is classical
-GMRES with CGS, CGS2 or MGS orthogonalization on the same operators, preconditioners,
-restart loop and counters, so that the two can be compared number for number.
+Krylov basis comes from randomized Gram–Schmidt (:mod:`solvers.krylov.arnoldi`) and each
+cycle minimizes the *sketched* residual :math:`\|\Theta(b - A x)\|`
+(:class:`SketchedLeastSquares`). Its classical baseline on the same loop and counters is
+:func:`solvers.gmres` (:mod:`solvers.krylov.classical_gmres`).
 """
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 from scipy.linalg import eig, solve_triangular
 
-from rsketch.mpi import agreed
 
-from ._krylov import check_basis_dtype, check_positive_int, check_side, check_tol, setup
-from ._restarted import restarted_solve
-from ._small_qr import IncrementalQR
-from .arnoldi import RGSCycle, bind_sketch, combine_rows
+from .._small_qr import IncrementalQR
+from .cycle import RGSCycle
+from .options import check_deflation
+from .restart import solve_with_cycle
 
-__all__ = ["rgmres", "gmres", "ORTHO"]
-
-ORTHO = ("cgs", "cgs2", "mgs")
-
-_DEFAULT_MAXITER = 10000   # total iterations, as PETSc's -ksp_max_it default
+__all__ = ["rgmres", "default_deflation", "DEFLATE_FRACTION", "DEFLATE_MIN_RESTART",
+           "SketchedLeastSquares"]
 
 
-class _SketchedLeastSquares(RGSCycle):
+class SketchedLeastSquares(RGSCycle):
     r"""GMRES cycle: :math:`y = \arg\min \|\Theta r_0 - \Theta A V_j\, y\|`.
 
     The QR of :math:`P_j = \Theta A V_j` is updated one column per iteration, and the
@@ -128,27 +123,6 @@ class _SketchedLeastSquares(RGSCycle):
         if d.min() <= 1e-10 * d.max():
             return None
         return solve_triangular(R, G.T, trans="T", lower=False, check_finite=False).T
-
-
-def _check_common(restart, maxiter, rtol, atol, side, basis_dtype, n):
-    restart = check_positive_int(restart, "restart")
-    maxiter = check_positive_int(maxiter, "maxiter", allow_none=True)
-    return (min(restart, max(n, 1)), _DEFAULT_MAXITER if maxiter is None else maxiter,
-            check_tol(rtol, "rtol"), check_tol(atol, "atol"), check_side(side),
-            check_basis_dtype(basis_dtype))
-
-
-def _check_norm(norm, side):
-    if norm not in ("true", "preconditioned"):
-        raise agreed(ValueError(f"norm must be 'true' or 'preconditioned', got {norm!r}"))
-    if norm == "preconditioned" and side != "left":
-        raise agreed(ValueError("norm='preconditioned' is the norm of M⁻¹r: it needs side='left'"))
-    return norm
-
-
-def _floor(dtype):
-    """Level below which a cycle with a basis in ``dtype`` may stall (see restarted_solve)."""
-    return 0.0 if dtype == np.float64 else 1e3 * float(np.finfo(dtype).eps)
 
 
 def rgmres(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=None,
@@ -253,9 +227,12 @@ def rgmres(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=No
     >>> res32.converged
     True
     """
-    return randomized_solve(_SketchedLeastSquares, "rgmres", A, b, x0, rtol, atol, restart,
+    def deflation(m):       # resolved once the restart length is clipped to n
+        return default_deflation(m) if deflate is None else check_deflation(deflate, m)
+
+    return solve_with_cycle(SketchedLeastSquares, "rgmres", A, b, x0, rtol, atol, restart,
                             maxiter, M, side, sketch, basis_dtype, callback, comm, norm,
-                            deflate=deflate)
+                            deflate=deflation)
 
 
 # Deflated restarts by default: keep round(0.2 m) harmonic Ritz vectors for restarts m >= 20.
@@ -270,185 +247,3 @@ DEFLATE_MIN_RESTART = 20
 def default_deflation(m):
     """Harmonic Ritz vectors kept across restarts by :func:`rgmres` for restart length ``m``."""
     return max(int(round(DEFLATE_FRACTION * m)), 1) if m >= DEFLATE_MIN_RESTART else 0
-
-
-def randomized_solve(cycle_class, method, A, b, x0, rtol, atol, restart, maxiter, M, side,
-                     sketch, basis_dtype, callback, comm, norm="true", **cycle_options):
-    """Validate, bind the sketch and run the restart loop with an :class:`RGSCycle` subclass."""
-    ctx = setup(A, b, x0, M, comm)
-    m, maxiter, rtol, atol, side, dt = _check_common(restart, maxiter, rtol, atol, side,
-                                                     basis_dtype, ctx.layout.n)
-    norm = _check_norm(norm, side)
-    bound = bind_sketch(sketch, m + 1, ctx.layout)
-    if "deflate" in cycle_options:
-        p = cycle_options["deflate"]
-        if p is None:
-            p = default_deflation(m)
-        else:
-            if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, np.integer)) or p < 0:
-                raise agreed(ValueError(f"deflate must be a nonnegative integer, got {p!r}"))
-            p = int(p)
-            if p and p >= m - 1:
-                raise agreed(ValueError(f"deflate must be below restart - 1 = {m - 1}, got {p}"))
-        cycle_options["deflate"] = p
-    cycle = cycle_class(ctx, m, bound, dt, ctx.operator(side), **cycle_options)
-    return restarted_solve(ctx, cycle, rtol=rtol, atol=atol, maxiter=maxiter, side=side,
-                           callback=callback, method=method, floor=_floor(dt), norm=norm)
-
-
-# --------------------------------------------------------------------------- classical
-
-
-class _ClassicalCycle:
-    r"""Classical GMRES cycle: orthonormal basis by CGS, CGS2 or MGS, Givens rotations.
-
-    Reductions per iteration ``j`` (``j`` basis vectors before it):
-    ``cgs`` 2 (projection, then norm), ``cgs2`` 2 (projection; reprojection with the norm
-    fused, :math:`\|w\|^2 = \|w'\|^2 - \|h'\|^2` being safe after a first projection),
-    ``mgs`` ``j + 1`` (one inner product at a time, then the norm).
-    """
-
-    sketched = False
-
-    def __init__(self, ctx, m, ortho, basis_dtype, apply):
-        self.ctx, self.m, self.ortho, self.apply = ctx, m, ortho, apply
-        self.dtype = np.dtype(basis_dtype)
-        self.V = np.zeros((m + 1, ctx.layout.local_size), dtype=self.dtype)
-        self.R = np.zeros((m + 1, m))        # H, rotated in place to upper triangular
-        self.g = np.zeros(m + 1)
-        self.cs = np.zeros(m)
-        self.sn = np.zeros(m)
-        self.j = 0
-        self.breakdown = False
-        self.tiny = 64 * np.finfo(self.dtype).eps
-
-    def _dots(self, j, w):
-        """``V[:j] @ w`` locally, in the basis precision."""
-        return np.asarray(self.V[:j] @ w.astype(self.dtype, copy=False), dtype=np.float64)
-
-    def _axpy(self, j, h, w):
-        w -= np.asarray(h.astype(self.dtype) @ self.V[:j], dtype=np.float64)
-
-    def begin(self, v, extras):
-        buf = np.array([float(v @ v), *extras])
-        self.ctx.reduce(buf)
-        if not np.isfinite(buf).all():
-            self.ctx.nonfinite("the restart")
-        beta = float(np.sqrt(buf[0]))
-        self.start_norm = beta
-        self.j = 0
-        self.breakdown = beta == 0.0
-        self.g[...] = 0.0
-        self.g[0] = beta
-        if beta > 0:
-            self.V[0] = v / beta
-        return buf[1:]
-
-    def advance(self):
-        ctx, j = self.ctx, self.j      # basis vectors 0..j are orthonormal; extend by one
-        if self.breakdown:
-            return None
-        t0, a0 = time.perf_counter(), ctx.apply_time()
-        w = np.array(self.apply(self.V[j].astype(np.float64)), dtype=np.float64)
-        i = j + 1
-        h = np.zeros(i + 1)
-        if self.ortho == "mgs":
-            for l in range(i):
-                hl = ctx.reduce(np.array([float(self.V[l] @ w)]))[0]
-                w -= hl * self.V[l]
-                h[l] = hl
-            nn = ctx.reduce(np.array([float(w @ w)]))
-            wn2 = nn[0]
-        else:
-            hp = ctx.reduce(self._dots(i, w))
-            self._axpy(i, hp, w)
-            h[:i] = hp
-            if self.ortho == "cgs":
-                wn2 = ctx.reduce(np.array([float(w @ w)]))[0]
-            else:   # cgs2: reproject and take the norm in the same reduction
-                buf = np.append(self._dots(i, w), float(w @ w))
-                ctx.reduce(buf)
-                h2 = buf[:i]
-                self._axpy(i, h2, w)
-                h[:i] += h2
-                wn2 = buf[i] - float(h2 @ h2)
-        if not (np.isfinite(h).all() and np.isfinite(wn2)):
-            ctx.nonfinite("the Arnoldi iteration")
-        hn = float(np.sqrt(max(wn2, 0.0)))
-        h[i] = hn
-        if hn <= self.tiny * float(np.linalg.norm(h[:i])):
-            self.breakdown = True          # happy breakdown: the estimate below is exact
-            h[i] = 0.0
-        else:
-            self.V[i] = w / hn
-        # Givens rotations: previous ones on the new column, then a new one
-        for l in range(j):
-            t = self.cs[l] * h[l] + self.sn[l] * h[l + 1]
-            h[l + 1] = -self.sn[l] * h[l] + self.cs[l] * h[l + 1]
-            h[l] = t
-        rho = float(np.hypot(h[j], h[j + 1]))
-        self.cs[j], self.sn[j] = (h[j] / rho, h[j + 1] / rho) if rho > 0 else (1.0, 0.0)
-        h[j], h[j + 1] = rho, 0.0
-        self.R[:i + 1, j] = h
-        self.g[j + 1] = -self.sn[j] * self.g[j]
-        self.g[j] = self.cs[j] * self.g[j]
-        self.j = i
-        ctx.times["orthogonalization"] += time.perf_counter() - t0 - (ctx.apply_time() - a0)
-        return abs(self.g[i])
-
-    def correction(self):
-        j = self.j
-        y = solve_triangular(self.R[:j, :j], self.g[:j], lower=False)
-        return combine_rows(self.V[:j], y)
-
-    def orthogonality(self):
-        return None
-
-
-def gmres(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=None,
-          side="right", ortho="cgs2", basis_dtype=None, callback=None, comm=None, norm="true"):
-    r"""Classical restarted GMRES with CGS, CGS2 or MGS: the baseline for :func:`rgmres`.
-
-    Same arguments (``norm`` included), stopping test, result and counters as
-    :func:`rgmres` (no ``sketch``), plus ``ortho``.
-
-    Parameters
-    ----------
-    ortho : {"cgs", "cgs2", "mgs"}
-        Gram–Schmidt variant. ``cgs2`` (classical with one reorthogonalization, what PETSc
-        uses with ``-ksp_gmres_cgs_refinement_type refine_always``) is the stable one with
-        few reductions; ``mgs`` is stable with ``j + 1`` reductions at iteration ``j``;
-        ``cgs`` loses orthogonality.
-
-    Returns
-    -------
-    KrylovResult
-        ``sketch_orthogonality`` is ``None``.
-
-    Notes
-    -----
-    Global reductions per iteration with ``j`` basis vectors: ``cgs`` 2, ``cgs2`` 2 (the
-    norm is fused into the reprojection: after one projection
-    :math:`\|w\|^2 = \|w'\|^2 - \|h'\|^2` loses no accuracy), ``mgs`` ``j + 1``; plus one
-    per cycle for the norm of the restart residual (which is also the true-residual
-    check) and the validation ``Allgather`` of ``b`` (and ``x0``). Passes over the basis
-    per iteration: ``cgs`` 2, ``cgs2`` 4, ``mgs`` 2 (BLAS-1, ``j`` of them).
-
-    Examples
-    --------
-    >>> from solvers import gmres, make_problem
-    >>> A, b = make_problem("convdiff2d", 64)
-    >>> res = gmres(A, b, rtol=1e-8, restart=60, ortho="cgs2")
-    >>> res.converged
-    True
-    """
-    if ortho not in ORTHO:
-        raise agreed(ValueError(f"ortho must be one of {ORTHO}, got {ortho!r}"))
-    ctx = setup(A, b, x0, M, comm)
-    m, maxiter, rtol, atol, side, dt = _check_common(restart, maxiter, rtol, atol, side,
-                                                     basis_dtype, ctx.layout.n)
-    norm = _check_norm(norm, side)
-    cycle = _ClassicalCycle(ctx, m, ortho, dt, ctx.operator(side))
-    return restarted_solve(ctx, cycle, rtol=rtol, atol=atol, maxiter=maxiter, side=side,
-                           callback=callback, method=f"gmres({ortho})", floor=_floor(dt),
-                           norm=norm)

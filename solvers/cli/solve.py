@@ -20,11 +20,10 @@ from mpi4py import MPI
 
 from rsketch.mpi import agreed, get_comm, print0
 
-from ._cli_common import (add_sketch_arguments, add_system_arguments, build_sketch,
+from .common import (add_sketch_arguments, add_system_arguments, build_sketch,
                           history_text, load_system, plot_histories, write_atomic)
-from .fom import rfom
-from .gmres import ORTHO, gmres, rgmres
-from .precond import PRECONDITIONERS, make_preconditioner
+from ..krylov import ORTHO, gmres, rfom, rgmres
+from ..operators import PRECONDITIONERS, make_preconditioner
 
 METHODS = ("rgmres", "gmres", "rfom")
 

@@ -1,4 +1,4 @@
-r"""Test systems built in parallel: finite-difference PDEs and Matrix Market files.
+r"""Test systems built in parallel: finite-difference PDEs (convection-diffusion, Poisson).
 
 Every generator builds only this rank's rows, from index arithmetic on the global grid, on
 any number of ranks: no rank ever forms the global matrix. The rows are split by
@@ -30,14 +30,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-from mpi4py import MPI
 
 from rsketch.mpi import Layout, agreed, get_comm, raise_collectively
 
-from .operators import DistCSR
+from .distcsr import DistCSR
 
 __all__ = [
     "Problem",
+    "stencil_coefficients",
     "convection_diffusion",
     "convdiff2d",
     "convdiff3d",
@@ -45,8 +45,6 @@ __all__ = [
     "poisson3d",
     "PROBLEMS",
     "make_problem",
-    "load_matrix_market",
-    "load_vector_market",
 ]
 
 
@@ -287,120 +285,3 @@ def make_problem(name, n, comm=None, **params):
     if name not in PROBLEMS:
         raise agreed(ValueError(f"unknown problem {name!r}; choose from {sorted(PROBLEMS)}"))
     return PROBLEMS[name](n, comm=comm, **params)
-
-
-# ------------------------------------------------------------------------- Matrix Market
-
-
-def _read_on_root(path, comm, what, convert):
-    """Read ``path`` with ``scipy.io.mmread`` on rank 0 and agree on failures."""
-    from scipy.io import mmread
-
-    obj, err = None, None
-    if comm.Get_rank() == 0:
-        try:
-            obj = convert(mmread(path))
-        except FileNotFoundError:
-            err = FileNotFoundError(f"Matrix Market file {str(path)!r} not found")
-        except Exception as exc:  # noqa: BLE001 - any reader failure must reach every rank
-            err = ValueError(f"cannot read {what} from Matrix Market file {str(path)!r}: {exc}")
-    first = np.array([1 if err is not None else 0], dtype=np.int64)
-    if comm.Get_size() > 1:
-        comm.Bcast(first, root=0)
-    if first[0]:
-        raise_collectively(err, comm)
-    return obj
-
-
-def _square_finite(M):
-    M = sp.csr_matrix(M) if sp.issparse(M) else sp.csr_matrix(np.asarray(M))
-    if M.shape[0] != M.shape[1]:
-        raise ValueError(f"the matrix must be square, got {M.shape[0]} x {M.shape[1]}")
-    if M.dtype.kind not in "biufc":
-        raise TypeError(f"unsupported entry type {M.dtype}")
-    if not np.isfinite(M.data).all():
-        raise ValueError("the matrix contains NaN or Inf entries")
-    return M
-
-
-def load_matrix_market(path, comm=None):
-    """Read a square Matrix Market file into a :class:`~solvers.DistCSR` (collective).
-
-    Rank 0 reads the file with ``scipy.io.mmread`` (``.mtx``, ``.mtx.gz``, ``.mtx.bz2``;
-    general, symmetric, skew-symmetric or Hermitian; real, integer, complex or pattern)
-    and sends each rank its rows, split by :class:`rsketch.Layout`.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-    comm : mpi4py.MPI.Comm, optional
-
-    Returns
-    -------
-    DistCSR
-
-    Raises
-    ------
-    FileNotFoundError, ValueError
-        On every rank: a missing file, a malformed file, a non-square matrix, NaN/Inf entries.
-
-    Notes
-    -----
-    The whole matrix passes through rank 0's memory once (the format is a single text
-    stream); rows are then scattered with one pickle-based ``scatter``.
-
-    Examples
-    --------
-    >>> A = load_matrix_market("cdde1.mtx")
-    """
-    comm = get_comm(comm)
-    M = _read_on_root(path, comm, "a matrix", _square_finite)
-    n = np.array([M.shape[0] if comm.Get_rank() == 0 else 0], dtype=np.int64)
-    if comm.Get_size() > 1:
-        comm.Bcast(n, root=0)
-    layout = Layout(int(n[0]), comm)
-    parts = None
-    if comm.Get_rank() == 0:
-        parts = [M[o:o + c] for o, c in zip(layout.offsets, layout.counts)]
-    rows = comm.scatter(parts, root=0) if comm.Get_size() > 1 else M
-    return DistCSR.from_local_rows(rows, int(n[0]), comm)
-
-
-def load_vector_market(path, layout):
-    """Read a vector (an ``n x 1`` or ``1 x n`` Matrix Market array) and return this rank's rows.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-    layout : rsketch.Layout
-        The rows to keep, e.g. ``A.layout`` of the matrix read by :func:`load_matrix_market`.
-
-    Returns
-    -------
-    ndarray, shape (layout.local_size,)
-
-    Examples
-    --------
-    >>> A = load_matrix_market("A.mtx"); b = load_vector_market("b.mtx", A.layout)
-    """
-    comm = layout.comm
-
-    def as_vector(V):
-        V = V.toarray() if sp.issparse(V) else np.asarray(V)
-        if V.ndim != 2 or min(V.shape) != 1 or V.size != layout.n:
-            raise ValueError(f"expected a vector of length {layout.n}, got shape {V.shape}")
-        if V.dtype.kind not in "fc":
-            V = V.astype(np.float64)
-        if not np.isfinite(V).all():
-            raise ValueError("the vector contains NaN or Inf")
-        return np.ascontiguousarray(V.ravel())
-
-    v = _read_on_root(path, comm, "a vector", as_vector)
-    if comm.Get_size() == 1:
-        return v
-    dtype = np.dtype(comm.bcast(v.dtype.str if comm.Get_rank() == 0 else None, root=0))
-    out = np.empty(layout.local_size, dtype=dtype)
-    mpi_type = MPI._typedict[dtype.char]
-    comm.Scatterv([v, layout.counts, layout.offsets, mpi_type] if comm.Get_rank() == 0 else None,
-                  [out, mpi_type], root=0)
-    return out

@@ -15,8 +15,8 @@ import numpy as np
 import rsketch as rs
 from rsketch.mpi import agreed
 
-from ._bound_sketch import SKETCH_FACTOR
-from .problems import PROBLEMS, load_matrix_market, load_vector_market, make_problem
+from .._bound_sketch import SKETCH_FACTOR
+from ..operators import PROBLEMS, load_matrix_market, load_vector_market, make_problem
 
 
 def add_system_arguments(parser):

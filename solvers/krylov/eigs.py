@@ -20,9 +20,12 @@ import scipy.sparse as sp
 from rsketch import rng
 from rsketch.mpi import agreed
 
-from ._krylov import check_basis_dtype, check_positive_int, check_tol, setup
-from .arnoldi import RGSArnoldi, bind_sketch
-from .operators import as_operator
+from ..operators.adapters import as_operator
+from .arnoldi import RGSArnoldi
+from .context import setup
+from .options import check_basis_dtype, check_positive_int, check_tol
+from .sketching import bind_sketch
+from .sketched_gmres import rgmres
 
 __all__ = ["reigs", "EigsResult", "WHICH"]
 
@@ -92,8 +95,6 @@ def _shift_invert(A, sigma, ctx, comm):
         except RuntimeError as exc:
             raise agreed(ValueError(f"A - sigma*I is singular for sigma = {sigma}: {exc}")) from None
         return lu.solve
-    from .gmres import rgmres
-
     class _Shifted:
         def matvec(self, x):
             return ctx.matvec(x) - sigma * x
