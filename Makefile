@@ -38,7 +38,7 @@ petsc: $(BIN)/.installed
 	bash tools/petsc_wheels.sh $(BIN)/python $(WHEELS)
 
 bench: $(BIN)/.installed
-	$(MPIENV) $(BIN)/python benchmarks/bench_sketch.py
+	$(MPIENV) $(BIN)/python -m benchmarks.sketch.bench_sketch
 
 clean:
 	rm -rf $(VENV) build *.egg-info

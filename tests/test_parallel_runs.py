@@ -1,20 +1,29 @@
-"""Launch the rank-agnostic tests of tests/parallel under mpiexec on 2 and 3 ranks.
+"""Launch the rank-agnostic tests (``tests/**/test_*_parallel.py``) under mpiexec on 2 and 3 ranks.
 
-Three ranks give an uneven split of most sizes. Each run has a timeout (conftest), so a
-deadlock fails the test instead of hanging CI.
+Three ranks give an uneven split of most sizes. Each run has a timeout
+(:func:`rsketch.testing.launch.run_mpi`), so a deadlock fails the test instead of hanging
+CI, and a failure on one rank aborts the job (the hook in ``tests/conftest.py``).
 """
+
 
 import pytest
 
-from mpirun import run_mpi
+from rsketch.testing.launch import ROOT, run_mpi
 
 pytestmark = pytest.mark.mpi
+
+
+PARALLEL = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").rglob("test_*_parallel.py"))
+
+
+def test_parallel_tests_are_found():
+    assert len(PARALLEL) >= 8, PARALLEL
 
 
 @pytest.mark.parametrize("nprocs", [2, 3])
 def test_parallel_suite(nprocs):
     res = run_mpi(nprocs, ["-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-                           "-o", "addopts=", "tests/parallel"])
+                           "-o", "addopts=", *PARALLEL])
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-8000:]
     assert "passed" in out and "failed" not in out, out[-8000:]
@@ -56,7 +65,7 @@ def test_cli_demo_on_two_ranks_and_agreed_error():
 
 FAILS_ON_RANK_1 = '''
 from mpi4py import MPI
-from tests.parallel.conftest import pytest_runtest_logreport  # noqa: F401  (the abort hook)
+from tests.conftest import pytest_runtest_logreport  # noqa: F401  (the abort hook)
 
 
 def test_fails_on_one_rank_then_collective():

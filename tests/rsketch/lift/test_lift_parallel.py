@@ -1,0 +1,148 @@
+"""LIFT masks on 1, 2 and 3 ranks equal the serial ones (COMM_SELF, from the global data)."""
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import ml_dtypes
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+from rsketch.testing.lift import assert_same_selection, save_safetensors
+from rsketch.lift import (analyze_matrix, compute_masks, low_rank_factors, magnitude_indices,
+                          principal_indices)
+
+from rsketch.testing.distributed import local_rows
+
+
+def decaying(m, n, seed):
+    g = np.random.default_rng(seed)
+    U, _ = np.linalg.qr(g.standard_normal((m, min(m, n))))
+    V, _ = np.linalg.qr(g.standard_normal((n, min(m, n))))
+    s = np.exp(-0.15 * np.arange(min(m, n)))
+    return (U * s) @ V.T + 1e-3 * g.standard_normal((m, n))
+
+
+@pytest.fixture
+def shared_dir(comm):
+    """A directory every rank sees (rank 0 creates it, then removes it)."""
+    path = comm.bcast(tempfile.mkdtemp(prefix="rsketch-lift-") if comm.rank == 0 else None)
+    yield Path(path)
+    comm.Barrier()
+    if comm.rank == 0:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _serial_values(W, r, method):
+    U, s, Vt = low_rank_factors(W, r, method=method, seed=3, comm=MPI.COMM_SELF)
+    return np.abs((U * s) @ Vt)
+
+
+@pytest.mark.parametrize("method", ["svd", "rsvd"])
+@pytest.mark.parametrize("largest", [True, False])
+def test_row_distributed_mask_equals_serial(method, largest, comm):
+    W = decaying(157, 40, seed=1)
+    idx = principal_indices(local_rows(W, comm), 6, k=500, method=method, largest=largest,
+                            seed=3, comm=comm)
+    assert_same_selection(idx, _serial_values(W, 6, method), 500, largest)
+    assert comm.allreduce(idx.tobytes() == comm.bcast(idx.tobytes()), op=MPI.LAND)
+
+
+def test_magnitude_mask_distributed_is_bitwise_serial(comm):
+    W = np.round(decaying(101, 23, seed=2), 2).astype(np.float32)     # many exact ties
+    dist = magnitude_indices(local_rows(W, comm), 321, comm=comm)
+    np.testing.assert_array_equal(dist, magnitude_indices(W, 321, comm=MPI.COMM_SELF))
+
+
+def test_report_equal_serial(comm):
+    W = decaying(90, 31, seed=4)
+    dist = analyze_matrix(local_rows(W, comm), 5, density=0.1, method="svd", comm=comm)
+    ser = analyze_matrix(W, 5, density=0.1, method="svd", comm=MPI.COMM_SELF)
+    assert dist.k == ser.k and dist.shape == ser.shape and dist.ranks == comm.size
+    for f in ("stable_rank", "energy", "frobenius_norm", "jaccard_random"):
+        assert getattr(dist, f) == pytest.approx(getattr(ser, f), rel=1e-10)
+    np.testing.assert_allclose(dist.spectrum_head, ser.spectrum_head, rtol=1e-10)
+    assert dist.jaccard_magnitude == pytest.approx(ser.jaccard_magnitude, abs=2 / ser.k)
+    # randomized, with the exact-SVD check done distributed (TSQR + SVD of R)
+    dist = analyze_matrix(local_rows(W, comm), 5, density=0.1, exact=True, comm=comm)
+    ser = analyze_matrix(W, 5, density=0.1, exact=True, comm=MPI.COMM_SELF)
+    assert 0.5 < ser.jaccard_exact <= 1.0
+    assert dist.jaccard_exact == pytest.approx(ser.jaccard_exact, abs=4 / ser.k)
+
+
+def test_nan_on_one_rank_raises_on_every_rank(comm):
+    W = decaying(30, 8, seed=5)
+    W_local = local_rows(W, comm).copy()
+    if comm.rank == comm.size - 1:
+        W_local[0, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        principal_indices(W_local, 2, k=5, method="svd", comm=comm)
+
+
+def _checkpoint(path, comm, nan_in=None):
+    """A small bf16 checkpoint written by rank 0: 5 linear weights, an embedding, a norm."""
+    shapes = {"embed_tokens.weight": (50, 16), "l0.q.weight": (48, 48), "l0.up.weight": (96, 48),
+              "l0.down.weight": (48, 96), "l1.q.weight": (48, 48), "l1.up.weight": (120, 48),
+              "l0.norm.weight": (48,)}
+    if comm.rank == 0:
+        tensors = {}
+        for i, (name, shape) in enumerate(shapes.items()):
+            W = decaying(*shape, seed=10 + i) if len(shape) == 2 else np.ones(shape)
+            if name == nan_in:
+                W[3, 3] = np.nan
+            tensors[name] = W.astype(ml_dtypes.bfloat16)
+        save_safetensors(path, tensors)
+    comm.Barrier()
+    return path
+
+
+@pytest.mark.parametrize("method", ["svd", "rsvd"])
+def test_checkpoint_masks_equal_serial(method, comm, shared_dir):
+    ckpt = _checkpoint(shared_dir / "m.safetensors", comm)
+    opts = dict(density=0.05, method=method, seed=2)
+    dist = compute_masks(ckpt, 8, comm=comm, **opts)
+    if comm.rank == 0:
+        ser = compute_masks(ckpt, 8, comm=MPI.COMM_SELF, **opts)
+        assert [r.name for r in dist.reports] == [r.name for r in ser.reports]
+        assert len(ser.reports) == 5 and "embed_tokens.weight" in ser.excluded
+        for d, s in zip(dist.reports, ser.reports):   # one rank per matrix: bitwise equal
+            np.testing.assert_array_equal(d.indices, s.indices)
+            assert d.spectrum_head == s.spectrum_head
+    else:
+        assert dist.reports == []
+
+
+def test_row_distributed_groups_equal_serial(comm, shared_dir):
+    ckpt = _checkpoint(shared_dir / "g.safetensors", comm)
+    opts = dict(k=200, method="svd", exact=False)
+    # l1.up (8*120*48 bytes) exceeds the limit: row-distributed over all ranks
+    dist = compute_masks(ckpt, 8, comm=comm, max_matrix_bytes=40000, **opts)
+    if comm.rank == 0:
+        ser = compute_masks(ckpt, 8, comm=MPI.COMM_SELF, **opts)
+        from rsketch.lift import open_checkpoint
+
+        with open_checkpoint(ckpt) as c:
+            for d, s in zip(dist.reports, ser.reports):
+                assert d.name == s.name
+                assert d.ranks == (comm.size if d.name == "l1.up.weight" else 1)
+                W = c.read(d.name)
+                assert_same_selection(d.indices, _serial_values(W, 8, "svd"), 200)
+
+
+@pytest.mark.parametrize("bad", ["l1.q.weight", "l1.up.weight"])   # one rank / row-distributed
+def test_bad_tensor_raises_on_every_rank(bad, comm, shared_dir):
+    ckpt = _checkpoint(shared_dir / "bad.safetensors", comm, nan_in=bad)
+    for limit in (None, 40000):
+        with pytest.raises(ValueError, match=f"{bad}.*NaN or Inf"):
+            compute_masks(ckpt, 4, k=10, method="svd", max_matrix_bytes=limit, comm=comm)
+
+
+def test_truncated_checkpoint_raises_on_every_rank(comm, shared_dir):
+    path = shared_dir / "t.safetensors"
+    if comm.rank == 0:
+        save_safetensors(path, {"w.weight": np.ones((20, 20), np.float32)})
+        path.write_bytes(path.read_bytes()[:-40])
+    comm.Barrier()
+    with pytest.raises(ValueError, match="malformed or truncated"):
+        compute_masks(path, 4, k=10, comm=comm)

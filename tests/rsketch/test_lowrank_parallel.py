@@ -1,0 +1,93 @@
+"""Distributed rsvd and nystrom equal the serial ones (run on 1, 2 and 3 ranks)."""
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+import rsketch as rs
+from rsketch.mpi import allgather_rows
+
+from rsketch.testing.distributed import local_rows
+
+SELF = MPI.COMM_SELF
+
+
+def decaying(n, d, decay, seed=0):
+    g = np.random.default_rng(seed)
+    r = min(n, d)
+    U, _ = np.linalg.qr(g.standard_normal((n, r)))
+    V, _ = np.linalg.qr(g.standard_normal((d, r)))
+    return (U * decay ** np.arange(r)) @ V.T
+
+
+def spd(n, decay, seed=0):
+    V, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((n, n)))
+    return (V * decay ** np.arange(n)) @ V.T
+
+
+@pytest.mark.parametrize("orth", ["tsqr", "rcholqr"])
+@pytest.mark.parametrize("sketch", [None, rs.SparseSign(14, seed=4)])
+def test_rsvd_equals_serial(orth, sketch, comm):
+    A = decaying(211, 30, 0.6)
+    lay = rs.Layout(211, comm)
+    U, s, Vt = rs.rsvd(local_rows(A, comm, lay), 5, sketch=sketch, comm=comm, orth=orth)
+    Us, ss, Vts = rs.rsvd(A, 5, sketch=sketch, comm=SELF, orth=orth)
+    np.testing.assert_allclose(s, ss, rtol=1e-12)
+    # singular vectors up to sign
+    signs = np.sign(np.sum(Vt * Vts, axis=1))
+    np.testing.assert_allclose(Vt * signs[:, None], Vts, atol=1e-9)
+    np.testing.assert_allclose(U * signs, Us[lay.local_slice()], atol=1e-9)
+    for a in (s, Vt):
+        assert np.array_equal(a, comm.bcast(a, root=0))
+    np.testing.assert_allclose(s, np.linalg.svd(A, compute_uv=False)[:5], rtol=1e-10)
+
+
+class RowBlockOperator:
+    """A symmetric operator known by its local rows; matvec gathers the vector."""
+
+    def __init__(self, A_local, layout):
+        self.A_local, self.layout = A_local, layout
+
+    def matvec(self, x_local):
+        return self.A_local @ allgather_rows(np.ascontiguousarray(x_local), self.layout)
+
+
+@pytest.mark.parametrize("kind", ["rows", "matvec"])
+@pytest.mark.parametrize("make", [lambda: None, lambda: rs.SparseSign(24, seed=2),
+                                  lambda: rs.Gaussian(24, seed=2)])
+def test_nystrom_equals_serial(kind, make, comm):
+    A = spd(157, 0.5)
+    lay = rs.Layout(157, comm)
+    Al = local_rows(A, comm, lay)
+    op = Al if kind == "rows" else RowBlockOperator(Al, lay)
+    U, lam = rs.nystrom(op, 5, oversample=19, sketch=make(), comm=comm)
+    Us, lams = rs.nystrom(A, 5, oversample=19, sketch=make(), comm=SELF)
+    np.testing.assert_allclose(lam, lams, rtol=1e-10)
+    Ug = allgather_rows(np.ascontiguousarray(U), lay)
+    signs = np.sign(np.sum(Ug * Us, axis=0))
+    np.testing.assert_allclose(Ug * signs, Us, atol=1e-8)
+    assert np.array_equal(lam, comm.bcast(lam, root=0))
+
+
+def test_nystrom_block_srht_equals_blocks_on_one_rank(comm):
+    """Block SRHT depends on the layout: p ranks = BlockSRHT(blocks=p) on one rank."""
+    A = spd(160, 0.5)
+    lay = rs.Layout(160, comm)
+    U, lam = rs.nystrom(local_rows(A, comm, lay), 5, sketch=rs.BlockSRHT(24, seed=1), comm=comm)
+    Us, lams = rs.nystrom(A, 5, sketch=rs.BlockSRHT(24, seed=1, blocks=comm.Get_size()), comm=SELF)
+    np.testing.assert_allclose(lam, lams, rtol=1e-10)
+    np.testing.assert_allclose(lam, 0.5 ** np.arange(5), rtol=1e-5)
+
+
+def test_bad_input_on_last_rank_raises_everywhere(comm):
+    A = decaying(60, 8, 0.5)
+    Al = local_rows(A, comm).copy()
+    if comm.Get_rank() == comm.Get_size() - 1:
+        Al[-1, 0] = np.inf
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        rs.rsvd(Al, 3, comm=comm)
+    S = local_rows(spd(40, 0.5), comm).copy()
+    if comm.Get_rank() == comm.Get_size() - 1:
+        S[-1, -1] = np.nan
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        rs.nystrom(S, 3, comm=comm)
