@@ -10,7 +10,7 @@ BIN     = $(VENV)/bin
 # One thread per rank: MPI ranks are the parallelism.
 MPIENV  = OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: demo test petsc lift-models bench clean
+.PHONY: demo test lint petsc lift-models bench clean
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,12 @@ demo: $(BIN)/.installed
 	$(MPIENV) $(BIN)/mpiexec -n $(NP) $(BIN)/python -m mpi4py -m rsketch solve --compare \
 		--problem convdiff3d --n 64 --restart 100
 
-test: $(BIN)/.test-installed
+test: lint
 	$(MPIENV) $(BIN)/python -m pytest
+
+# ruff (config in pyproject.toml): pyflakes, pycodestyle, and "rsketch never imports solvers"
+lint: $(BIN)/.test-installed
+	$(BIN)/ruff check .
 
 petsc: $(BIN)/.installed
 	bash tools/petsc_wheels.sh $(BIN)/python $(WHEELS)

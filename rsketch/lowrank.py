@@ -252,7 +252,7 @@ def nystrom(A, rank, oversample=10, sketch=None, comm=None, *, n_local=None):
     >>> V, _ = np.linalg.qr(g.standard_normal((300, 300)))
     >>> A = (V * 0.6 ** np.arange(300)) @ V.T
     >>> U, lam = rs.nystrom(A, 5)
-    >>> bool(np.allclose(lam, 0.6 ** np.arange(5)))
+    >>> bool(np.allclose(lam, 0.6 ** np.arange(5), rtol=1e-2))   # error ~ 0.6**oversample
     True
     """
     comm = get_comm(comm)

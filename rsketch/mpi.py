@@ -268,9 +268,15 @@ def collective_errors(comm=None, catch=(ValueError, TypeError)):
 
     Examples
     --------
-    >>> with collective_errors(comm):
+    >>> import numpy as np
+    >>> from mpi4py import MPI
+    >>> x_local = np.array([1.0, np.nan])          # this rank's rows
+    >>> with collective_errors(MPI.COMM_WORLD):
     ...     if not np.isfinite(x_local).all():
     ...         raise ValueError("x contains NaN or Inf")
+    Traceback (most recent call last):
+    ...
+    ValueError: x contains NaN or Inf
     """
     err = None
     try:

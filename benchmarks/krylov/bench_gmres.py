@@ -150,7 +150,10 @@ def main(argv=None):
                            "history": _thin(run["history"], bn)}
                     rows.append(row)
                     by[method] = row
-                    fmt = (lambda v: f"{1e3 * v:>8.2f}" if v is not None else f"{'-':>8}")
+
+                    def fmt(v):
+                        return f"{1e3 * v:>8.2f}" if v is not None else f"{'-':>8}"
+
                     rpi = row["reductions_per_iteration"]
                     print0(f"{LABELS[method]:<24} {str(row['converged']):>5} {row['iterations']:>6} "
                            f"{row['time']:>9.2f} {fmt(row['time_per_iteration'])} "

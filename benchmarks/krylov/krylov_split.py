@@ -66,7 +66,7 @@ _timed(gm._SketchedLeastSquares, "correction", "restart (x, U)")
 _timed(gm, "rgmres", "inside rgmres")
 
 
-def _petsc():
+def import_petsc():
     try:
         from petsc4py import PETSc
         return PETSc
@@ -191,7 +191,7 @@ def main():
     ap.add_argument("--tag", default="")
     args = ap.parse_args()
     comm = MPI.COMM_WORLD
-    PETSc = None if args.no_petsc else _petsc()
+    PETSc = None if args.no_petsc else import_petsc()
     if PETSc is not None:
         PETSc.Log.begin()
     prob = make_problem("convdiff3d", args.n, comm, peclet=args.peclet)

@@ -45,12 +45,13 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 from mpi4py import MPI  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
-from benchmarks.common import RESULTS, best_time, machine, write_json
+from benchmarks.common import RESULTS, best_time, machine, write_json  # noqa: E402
 
 from rsketch.lift import (DEFAULT_POWER_ITERS, jaccard, low_rank_factors,  # noqa: E402
                           mask_from_factors, open_checkpoint, resolve_k, select_matrices)
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
 
 JSON_NAME = "bench_lift.json"
 BLOCK_FILE = Path(tempfile.gettempdir()) / "rsketch-bench-llama2-7b-block-bf16.safetensors"
@@ -97,18 +98,18 @@ def part_matrices(args):
     for m, n in args.shapes:
         W = synthetic_weight(m, n, seed=m + n)
         k = resolve_k((m, n), density=args.density)
-        t_svd, (Ue, se, Vte) = best_time(lambda: np.linalg.svd(W, full_matrices=False),
+        t_svd, (Ue, se, Vte) = best_time(lambda W=W: np.linalg.svd(W, full_matrices=False),
                                          args.svd_repeat)
         r = args.rank
         t_sel, exact_idx = best_time(
-            lambda: mask_from_factors(Ue[:, :r], se[:r], Vte[:r], k, comm=MPI.COMM_SELF), 1)
+            lambda Ue=Ue, se=se, Vte=Vte: mask_from_factors(Ue[:, :r], se[:r], Vte[:r], k, comm=MPI.COMM_SELF), 1)
         print(f"{m:>5}x{n:<6} {'numpy.linalg.svd':<16} {t_svd:>10.2f} {t_sel:>10.2f} "
               f"{t_svd + t_sel:>9.2f} {1.0:>8.1f} {1.0:>8.4f}", flush=True)
         for over, q in args.configs:
             over_n = args.rank if over == "r" else int(over)
             label = f"rsvd l={args.rank + over_n} q={q}"
             t_r, (U, s, Vt) = best_time(
-                lambda: low_rank_factors(W, args.rank, method="rsvd", oversample=over_n,
+                lambda W=W: low_rank_factors(W, args.rank, method="rsvd", oversample=over_n,
                                          power_iters=q, seed=0, comm=MPI.COMM_SELF), args.repeat)
             t_rsel, idx = best_time(lambda: mask_from_factors(U, s, Vt, k, comm=MPI.COMM_SELF), 1)
             jac = jaccard(idx, exact_idx)

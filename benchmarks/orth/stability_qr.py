@@ -201,7 +201,8 @@ def report(out_dir=None):
     d = json.loads((Path(out_dir or RESULTS) / "stability_qr.json").read_text())
     if "sketch_quality" in d:
         print(f"cond(ΘQ) for an orthonormal Q, {d['n']} x {d['m']}\n")
-        print("| k / m | " + " | ".join(r["sketch"].split("(")[0] + (" nnz=" + r["sketch"].split("nnz=")[1].split(",")[0]
+        print("| k / m | " + " | ".join(r["sketch"].split("(")[0]
+                                        + (" nnz=" + r["sketch"].split("nnz=")[1].split(",")[0]
                                          if "nnz" in r["sketch"] else "") for r in d["sketch_quality"][:3]) + " |")
         print("|---|---|---|---|")
         q = d["sketch_quality"]

@@ -41,21 +41,21 @@ def main(argv=None):
         k = 2 * d
         X = np.random.default_rng(comm.rank).standard_normal((lay.local_size, d))
 
-        def dense_gaussian():
+        def dense_gaussian(X=X, k=k):
             G = np.random.default_rng(1).standard_normal((k, lay.local_size))
             Y = G @ X
             comm.Allreduce(MPI.IN_PLACE, Y)
             return Y
 
         t_dense, _ = best_time(dense_gaussian, args.repeat, comm)
-        t_read, _ = best_time(lambda: comm.allreduce(X.sum()), args.repeat, comm)
+        t_read, _ = best_time(lambda X=X: comm.allreduce(X.sum()), args.repeat, comm)
         rs.print0(f"{d:>5} {'dense G@X':<11} {t_dense:>9.4f} {1.0:>9.2f} {t_read / t_dense:>8.3f}")
         rs.print0(f"{d:>5} {'X.sum()':<11} {t_read:>9.4f} {t_dense / t_read:>9.2f} {1.0:>8.3f}")
         for kind in args.kinds:
             if kind == "srht" and comm.size > 1:
                 continue
             S = rs.make_sketch(kind, k, seed=0)
-            t, _ = best_time(lambda: S.apply(X, comm), args.repeat, comm)
+            t, _ = best_time(lambda S=S, X=X: S.apply(X, comm), args.repeat, comm)
             row = {"n": args.n, "d": d, "k": k, "ranks": comm.size, "kind": kind, "time": t,
                    "dense_gaussian_time": t_dense, "read_time": t_read,
                    "speedup_vs_dense_gaussian": t_dense / t, "time_over_read": t / t_read}

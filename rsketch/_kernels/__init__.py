@@ -8,9 +8,7 @@ multi-rank runs find them in the on-disk cache instead of compiling on every ran
 import numpy as np
 
 from .compact_sign import compact_code_pair, compact_code_rows, compact_sign_pair, compact_sign_rows
-from .mixed_gemv import subtract_combination
 from .hadamard import fwht, hadamard_entries, hadamard_sample, parity
-from .ilu0 import ilu0_factor, ilu0_solve
 from .random import box_muller
 from .small_qr import cgs2_append, triangular_lstsq
 from .sampling import floyd_sample, sparse_sign_apply, sparse_sign_columns, sparse_sign_words
@@ -20,12 +18,9 @@ __all__ = [
     "compact_code_rows",
     "compact_sign_pair",
     "compact_sign_rows",
-    "subtract_combination",
     "fwht",
     "hadamard_entries",
     "hadamard_sample",
-    "ilu0_factor",
-    "ilu0_solve",
     "parity",
     "box_muller",
     "cgs2_append",
@@ -59,16 +54,7 @@ def warm_up():
         compact_sign_rows(np.zeros((1, 1), dt), p32, s8, np.zeros((1, 1)))
         compact_code_pair(np.zeros(1, dt), np.zeros(1), p32, np.zeros(4), np.zeros((1, 2)))
         compact_code_rows(np.zeros((1, 1), dt), p32, np.zeros((1, 1)))
-        Q = np.zeros((2, 1), dt)
-        subtract_combination(Q, 1, np.zeros(1), np.zeros(1), 1.0, Q[1])
     # the small replicated QR factors of the Krylov solvers
     U, T = np.zeros((2, 2), order="F"), np.zeros((2, 2))
     cgs2_append(U, T, 0, np.ones(2), np.empty(2))
     triangular_lstsq(U, T, 1, np.ones(2), np.empty(2))
-    # block-Jacobi ILU(0): real and complex blocks, real right-hand sides
-    ip, ix, dg = np.array([0, 1], np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64)
-    lp, li = np.array([0, 0], np.int32), np.zeros(0, np.int32)
-    for dt in (np.float64, np.complex128):
-        vals = np.ones(1, dt)
-        ilu0_factor(ip, ix, vals, dg)
-        ilu0_solve(lp, li, vals[:0], lp, li, vals[:0], vals, np.ones(1, dt), np.empty(1, dt))

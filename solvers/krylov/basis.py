@@ -1,17 +1,58 @@
 """Arithmetic on a stored Krylov basis, in its own precision (float64 or float32).
 
 A basis stored in float32 halves the memory traffic of the orthogonalization; the
-combinations :math:`V c` are still accumulated in float64 (:func:`combine_rows` by chunks
-of columns, the numba kernel ``subtract_combination`` inside randomized Gram–Schmidt).
+combinations are still accumulated in float64: :func:`combine_rows` (``V c`` by chunks of
+columns) and the numba kernel :func:`subtract_combination` inside randomized Gram–Schmidt.
+
+Randomized Arnoldi with a float32 basis forms the next candidate
+``q = dz·z − Σ_l c_l Q[l]`` once per iteration. With float32 BLAS the sum is rounded at
+every term, an error of ``u₃₂‖z‖`` — large relative to ``q`` when ``q`` is small (near an
+invariant subspace or late in a cycle), which stalls convergence near ``u₃₂κ(A)``.
+Accumulating in float64 and rounding only the result leaves an error ``u₃₂‖q‖``: the
+basis direction is then exact to float32 precision. The float32 rows are read once, in
+column blocks that keep the float64 accumulator in L1, eight rows per sweep.
 """
 
-from __future__ import annotations
-
 import numpy as np
+from numba import njit
 
-from rsketch._kernels import subtract_combination
+__all__ = ["combine_rows", "subtract_combination", "warm_up"]
 
-__all__ = ["combine_rows", "subtract_combination"]
+# Columns per block: a float64 accumulator of 16 KiB stays in L1 while the rows stream by.
+_BLOCK = 2048
+
+
+@njit(cache=True, fastmath=True)
+def subtract_combination(Q, j, c, z, dz, out):
+    """``out[i] = dz·z[i] − Σ_{l<j} c[l]·Q[l, i]``, summed in float64, stored in ``out``'s dtype.
+
+    ``Q`` is ``(rows, n)`` (float32 or float64), ``c`` float64 of length ``>= j``, ``z``
+    float64; ``out`` may be a row of ``Q`` at index ``>= j``.
+    """
+    n = z.shape[0]
+    acc = np.empty(_BLOCK)
+    j8 = j - j % 8
+    for lo in range(0, n, _BLOCK):
+        m = min(_BLOCK, n - lo)
+        for i in range(m):
+            acc[i] = dz * z[lo + i]
+        for l in range(0, j8, 8):
+            c0, c1, c2, c3 = c[l], c[l + 1], c[l + 2], c[l + 3]
+            c4, c5, c6, c7 = c[l + 4], c[l + 5], c[l + 6], c[l + 7]
+            r0, r1, r2, r3 = Q[l, lo:lo + m], Q[l + 1, lo:lo + m], Q[l + 2, lo:lo + m], Q[l + 3, lo:lo + m]
+            r4, r5, r6, r7 = Q[l + 4, lo:lo + m], Q[l + 5, lo:lo + m], Q[l + 6, lo:lo + m], Q[l + 7, lo:lo + m]
+            for i in range(m):
+                acc[i] -= ((c0 * np.float64(r0[i]) + c1 * np.float64(r1[i]))
+                           + (c2 * np.float64(r2[i]) + c3 * np.float64(r3[i]))
+                           + (c4 * np.float64(r4[i]) + c5 * np.float64(r5[i]))
+                           + (c6 * np.float64(r6[i]) + c7 * np.float64(r7[i])))
+        for l in range(j8, j):
+            cl = c[l]
+            r = Q[l, lo:lo + m]
+            for i in range(m):
+                acc[i] -= cl * np.float64(r[i])
+        for i in range(m):
+            out[lo + i] = acc[i]
 
 
 # Columns of a float32 basis converted to float64 at a time by combine_rows.
@@ -33,3 +74,10 @@ def combine_rows(Q, c):
         hi = min(lo + _COMBINE_CHUNK, Q.shape[1])
         out[..., lo:hi] = c @ Q[:, lo:hi].astype(np.float64)
     return out
+
+
+def warm_up():
+    """Compile (or load from cache) the kernel for float32 and float64 bases."""
+    for dt in (np.float32, np.float64):
+        Q = np.zeros((2, 1), dt)
+        subtract_combination(Q, 1, np.zeros(1), np.zeros(1), 1.0, Q[1])

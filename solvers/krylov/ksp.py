@@ -30,7 +30,7 @@ import numpy as np
 
 import rsketch as rs
 
-from ..operators.petsc import _petsc, operator_from_pc
+from ..operators.petsc import import_petsc, operator_from_pc
 from .sketched_gmres import default_deflation, rgmres
 from .sketching import default_sketch
 
@@ -80,7 +80,7 @@ class RGMRES:
 
     # -- configuration ----------------------------------------------------------------
     def setFromOptions(self, ksp):
-        PETSc = _petsc()
+        PETSc = import_petsc()
         opts = PETSc.Options(ksp.getOptionsPrefix())
         restart = opts.getInt("ksp_rgmres_restart", 0) or opts.getInt("ksp_gmres_restart", 0)
         if restart < 0:
@@ -133,7 +133,7 @@ class RGMRES:
 
     # -- solve ------------------------------------------------------------------------
     def solve(self, ksp, b, x):
-        PETSc = _petsc()
+        PETSc = import_petsc()
         A, _ = ksp.getOperators()
         comm = ksp.getComm().tompi4py()
         pc = ksp.getPC()

@@ -221,7 +221,7 @@ def rgmres(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=No
     >>> from solvers import rgmres, make_problem
     >>> A, b = make_problem("convdiff2d", 64)
     >>> res = rgmres(A, b, rtol=1e-10, restart=60)
-    >>> res.converged, res.residual_norm <= 1e-10 * np.linalg.norm(b)
+    >>> res.converged, bool(res.residual_norm <= 1e-10 * np.linalg.norm(b))
     (True, True)
     >>> res32 = rgmres(A, b, rtol=1e-10, restart=60, basis_dtype=np.float32)
     >>> res32.converged

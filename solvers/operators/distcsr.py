@@ -96,11 +96,15 @@ class DistCSR:
 
     Examples
     --------
-    >>> import scipy.sparse as sp
+    >>> import numpy as np, scipy.sparse as sp
     >>> from solvers import DistCSR
     >>> A = sp.random(100, 100, density=0.05, format="csr", random_state=0) + sp.eye(100)
     >>> D = DistCSR.from_global(A)           # every rank passes the same A, keeps its rows
-    >>> y_local = D.matvec(x_local)          # x_local: this rank's rows of x
+    >>> x = np.arange(100.0)
+    >>> lay = D.layout
+    >>> y_local = D.matvec(x[lay.start:lay.stop])      # this rank's rows of A x
+    >>> bool(np.allclose(y_local, (A @ x)[lay.start:lay.stop]))
+    True
     """
 
     def __init__(self, local, layout):
@@ -143,8 +147,14 @@ class DistCSR:
 
         Examples
         --------
-        >>> lay = rsketch.Layout(A.shape[0], comm)
+        >>> import scipy.sparse as sp, rsketch
+        >>> from mpi4py import MPI
+        >>> comm = MPI.COMM_WORLD
+        >>> A = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(10, 10), format="csr")
+        >>> lay = rsketch.Layout(A.shape[0], comm)      # PETSc's split of the rows
         >>> D = DistCSR.from_local_rows(A[lay.start:lay.stop], A.shape[0], comm)
+        >>> D.shape
+        (10, 10)
         """
         return cls._from_rows(csr_local, n, get_comm(comm), "csr_local")
 
@@ -233,7 +243,11 @@ class DistCSR:
 
         Examples
         --------
-        >>> y_local = A.matvec(x_local)
+        >>> import numpy as np, scipy.sparse as sp
+        >>> A = DistCSR.from_global(sp.diags([1.0, 2.0, 3.0]))
+        >>> lay = A.layout
+        >>> A.matvec(np.ones(3)[lay.start:lay.stop])       # on one rank: the whole product
+        array([1., 2., 3.])
         """
         x = np.asarray(x_local)
         if check:

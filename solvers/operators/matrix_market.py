@@ -75,7 +75,12 @@ def load_matrix_market(path, comm=None):
 
     Examples
     --------
-    >>> A = load_matrix_market("cdde1.mtx")
+    >>> import os, tempfile, scipy.io, scipy.sparse as sp
+    >>> path = os.path.join(tempfile.mkdtemp(), "A.mtx")
+    >>> scipy.io.mmwrite(path, sp.diags([-1.0, 4.0, -1.0], [-1, 0, 1], shape=(6, 6)))
+    >>> A = load_matrix_market(path)           # e.g. a SuiteSparse matrix
+    >>> A.shape, A.nnz
+    ((6, 6), 16)
     """
     comm = get_comm(comm)
     M = _read_on_root(path, comm, "a matrix", _square_finite)
@@ -104,7 +109,14 @@ def load_vector_market(path, layout):
 
     Examples
     --------
-    >>> A = load_matrix_market("A.mtx"); b = load_vector_market("b.mtx", A.layout)
+    >>> import os, tempfile, numpy as np, scipy.io, scipy.sparse as sp
+    >>> d = tempfile.mkdtemp()
+    >>> scipy.io.mmwrite(os.path.join(d, "A.mtx"), sp.eye(5))
+    >>> scipy.io.mmwrite(os.path.join(d, "b.mtx"), np.arange(5.0).reshape(-1, 1))
+    >>> A = load_matrix_market(os.path.join(d, "A.mtx"))
+    >>> b = load_vector_market(os.path.join(d, "b.mtx"), A.layout)   # this rank's rows
+    >>> b
+    array([0., 1., 2., 3., 4.])
     """
     comm = layout.comm
 

@@ -23,11 +23,12 @@ from rsketch.mpi import Layout, agreed, get_comm
 from .distcsr import DistCSR
 from .protocol import Operator
 
-__all__ = ["operator_from_mat", "operator_from_pc", "vec_to_array", "array_to_vec",
+__all__ = ["import_petsc", "operator_from_mat", "operator_from_pc", "vec_to_array", "array_to_vec",
            "distcsr_to_mat", "mat_to_distcsr", "layout_of"]
 
 
-def _petsc():
+def import_petsc():
+    """``petsc4py.PETSc``, or the same ``ImportError`` on every rank saying how to install it."""
     try:
         from petsc4py import PETSc
     except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -49,7 +50,12 @@ def vec_to_array(vec):
 
     Examples
     --------
+    >>> from petsc4py import PETSc
+    >>> x = PETSc.Vec().createMPI(8, comm=PETSc.COMM_SELF); x.set(2.0)
     >>> x_local = vec_to_array(x)          # pass to rsketch/solvers functions as is
+    >>> x_local[0] = 5.0                   # a view: the Vec sees it
+    >>> x.getValue(0)
+    5.0
     """
     return vec.getArray()
 
@@ -73,9 +79,14 @@ def array_to_vec(x_local, comm=None, layout=None):
 
     Examples
     --------
-    >>> v = array_to_vec(b_local, comm)
+    >>> import numpy as np
+    >>> from mpi4py import MPI
+    >>> b_local = np.arange(4.0)
+    >>> v = array_to_vec(b_local, MPI.COMM_SELF)
+    >>> v.getSize(), v.norm() ** 2
+    (4, 14.0)
     """
-    PETSc = _petsc()
+    PETSc = import_petsc()
     comm = get_comm(comm)
     x = np.require(x_local, dtype=PETSc.ScalarType, requirements=("C", "W"))
     if x.ndim != 1:
@@ -88,7 +99,7 @@ class _MatOperator:
     """``matvec`` through ``Mat.mult`` on work Vecs that borrow the NumPy arrays (no copies)."""
 
     def __init__(self, mat):
-        PETSc = _petsc()
+        PETSc = import_petsc()
         self.mat = mat
         self.dtype = np.dtype(PETSc.ScalarType)
         self._x, self._y = mat.createVecs()
@@ -142,8 +153,12 @@ def operator_from_mat(mat, comm=None):
 
     Examples
     --------
-    >>> from solvers import as_operator, rgmres
+    >>> from solvers import make_problem, rgmres
+    >>> A, b_local = make_problem("poisson2d", 12)
+    >>> mat = distcsr_to_mat(A)                # any PETSc Mat, e.g. the application's
     >>> res = rgmres(mat, b_local)             # as_operator calls operator_from_mat(mat)
+    >>> res.converged
+    True
     """
     M, N = mat.getSize()
     if M != N:
@@ -190,8 +205,16 @@ def operator_from_pc(pc, template, comm=None):
 
     Examples
     --------
-    >>> M = operator_from_pc(ksp.getPC(), b)      # doctest: +SKIP
-    >>> res = rgmres(mat, b.getArray(), M=M)      # doctest: +SKIP
+    >>> from petsc4py import PETSc
+    >>> from solvers import make_problem, rgmres
+    >>> mat = distcsr_to_mat(make_problem("convdiff2d", 16, peclet=10.0).A)
+    >>> ksp = PETSc.KSP().create(comm=mat.getComm()); ksp.setOperators(mat)
+    >>> ksp.getPC().setType("ilu"); ksp.setUp()        # the application's PC, set up
+    >>> b = mat.createVecLeft(); b.set(1.0)
+    >>> M = operator_from_pc(ksp.getPC(), b)
+    >>> res = rgmres(mat, b.getArray(), M=M)
+    >>> res.converged, res.iterations < rgmres(mat, b.getArray()).iterations
+    (True, True)
     """
     comm = get_comm(comm if comm is not None else template.getComm().tompi4py())
     op = _MatOperator(_PCAsMat(pc, template))
@@ -203,9 +226,13 @@ def distcsr_to_mat(A):
 
     Examples
     --------
+    >>> from solvers import make_problem
+    >>> A, b = make_problem("poisson2d", 8)
     >>> mat = distcsr_to_mat(A)                # then KSP, MatMult, -mat_view, ...
+    >>> mat.getSize(), mat.getType()
+    ((64, 64), 'seqaij')
     """
-    PETSc = _petsc()
+    PETSc = import_petsc()
     lay = A.layout
     if A.dtype.kind == "c" and np.dtype(PETSc.ScalarType).kind != "c":
         raise agreed(TypeError(f"A is {A.dtype} but this PETSc build is real ({np.dtype(PETSc.ScalarType)}); "
@@ -224,7 +251,11 @@ def mat_to_distcsr(mat):
 
     Examples
     --------
+    >>> from solvers import make_problem
+    >>> mat = distcsr_to_mat(make_problem("poisson2d", 8).A)
     >>> A = mat_to_distcsr(mat)                # e.g. to build solvers.BlockJacobi(A)
+    >>> A.shape
+    (64, 64)
     """
     import scipy.sparse as sp
 

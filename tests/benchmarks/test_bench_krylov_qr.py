@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-
 from benchmarks.krylov import bench_gmres
 from benchmarks.orth import bench_qr
 from benchmarks.krylov import gmres_table
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_bench_qr_quick_and_report(tmp_path, capsys):
@@ -74,8 +74,8 @@ def test_bench_gmres_small_and_table(tmp_path):
 def test_krylov_one_cycle_small(tmp_path):
     from benchmarks.krylov import krylov_one_cycle
 
-    opt, rows = krylov_one_cycle.main(["--problem", "convdiff2d:24", "--restart", "20", "--pc", "none", "--factors", "2", "8",
-                                       "--seeds", "0", "--out", str(tmp_path)])
+    opt, rows = krylov_one_cycle.main(["--problem", "convdiff2d:24", "--restart", "20", "--pc", "none",
+                                       "--factors", "2", "8", "--seeds", "0", "--out", str(tmp_path)])
     data = json.loads((tmp_path / "krylov_one_cycle.json").read_text())
     assert data["gmres_cgs2_relres"] == opt and len(data["rows"]) == 2
     for r in rows:

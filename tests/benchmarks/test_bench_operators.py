@@ -3,9 +3,9 @@
 import json
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-
 from benchmarks.operators import bench_operators
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_bench_operators_small(tmp_path):

@@ -16,9 +16,9 @@ pytest.importorskip("petsc4py")
 
 from rsketch.testing.launch import run_mpi  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
-
 from benchmarks.krylov import bench_petsc
+
+ROOT = Path(__file__).resolve().parents[2]
 
 RTOL = 1e-8
 

@@ -3,9 +3,9 @@
 import json
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-
 from benchmarks.sketch import bench_sketch
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_bench_sketch_small(tmp_path):
