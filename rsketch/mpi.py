@@ -14,6 +14,8 @@ import sys
 import numpy as np
 from mpi4py import MPI
 
+from .arguments import check_int
+
 __all__ = [
     "get_comm",
     "Layout",
@@ -94,7 +96,7 @@ class Layout:
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
         if counts is None:
-            n_global = _as_count(n_global, "n_global")
+            n_global = check_int(n_global, "n_global", minimum=0)
             counts = split_sizes(n_global, self.size)
         else:
             counts = np.asarray(counts, dtype=np.int64)
@@ -115,7 +117,7 @@ class Layout:
         comm = get_comm(comm)
         err = None
         try:
-            n_local = _as_count(n_local, "n_local")
+            n_local = check_int(n_local, "n_local", minimum=0)
         except (TypeError, ValueError) as exc:
             err, n_local = exc, -1
         counts = np.empty(comm.Get_size(), dtype=np.int64)
@@ -143,14 +145,6 @@ class Layout:
     def local_slice(self):
         """``slice(start, stop)``: this rank's rows of a global array."""
         return slice(self.start, self.stop)
-
-
-def _as_count(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must be non-negative, got {value}")
-    return int(value)
 
 
 # --------------------------------------------------------------------------- collectives

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._kernels.random import box_muller
+from .arguments import check_int
 
 __all__ = ["RandomStream", "stream_key"]
 
@@ -34,11 +35,8 @@ SPARSE = 6
 
 def stream_key(seed, purpose, block=0):
     """Philox key ``[seed, purpose << 32 | block]`` as a uint64 array."""
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be a non-negative integer, got {type(seed).__name__}")
-    if not 0 <= int(seed) <= _MASK64:
-        raise ValueError(f"seed must be in [0, 2**64), got {seed}")
-    return np.array([int(seed), ((int(purpose) & 0xFFFFFFFF) << 32) | (int(block) & 0xFFFFFFFF)],
+    seed = check_int(seed, "seed", minimum=0, maximum=_MASK64)
+    return np.array([seed, ((int(purpose) & 0xFFFFFFFF) << 32) | (int(block) & 0xFFFFFFFF)],
                     dtype=np.uint64)
 
 

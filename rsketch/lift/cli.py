@@ -12,6 +12,7 @@ rank 0 writes the mask file and the JSON report (atomically). A progress bar sho
 
 from __future__ import annotations
 
+from ..arguments import check_number
 from ..mpi import agreed, get_comm, raise_collectively
 from .io import MASK_FORMATS, mask_drift, save_masks, write_json_atomic
 from .masks import DEFAULT_POWER_ITERS, METHODS
@@ -71,8 +72,8 @@ def _check(args):
         raise ValueError("give one of --lora-rank, --density, --k")
     if not args.out and not args.report:
         raise ValueError("nothing to write: give --out and/or --report")
-    if args.max_matrix_mb is not None and args.max_matrix_mb <= 0:
-        raise ValueError(f"--max-matrix-mb must be positive, got {args.max_matrix_mb}")
+    if args.max_matrix_mb is not None:  # inf is allowed: every matrix on one rank
+        check_number(args.max_matrix_mb, "--max-matrix-mb", minimum=0, open_low=True, finite=False)
 
 
 def _write_on_root(comm, write):

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..arguments import check_choice
 from .masks import indices_to_mask, jaccard
 
 __all__ = ["MASK_FORMATS", "save_masks", "load_masks", "load_settings", "mask_drift", "MaskDrift",
@@ -111,8 +112,7 @@ def save_masks(path, masks, fmt="bool", metadata=None):
     """
     from safetensors.numpy import save_file
 
-    if fmt not in MASK_FORMATS:
-        raise ValueError(f"fmt must be one of {MASK_FORMATS}, got {fmt!r}")
+    check_choice(fmt, "fmt", MASK_FORMATS)
     tensors, shapes = {}, {}
     for name, value in masks.items():
         shape, idx = _as_entry(name, value)

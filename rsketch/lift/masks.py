@@ -24,9 +24,9 @@ import numpy as np
 from mpi4py import MPI
 
 from .. import rng
-from ..mpi import _as_count, agreed, allreduce_sum, get_comm
+from ..mpi import agreed, allreduce_sum, get_comm
 from ..orth import tsqr
-from ..validation import check_tall
+from ..validation import check_choice, check_int, check_number, check_tall, replicated
 from .topk import TopK, block_rows, merge_over_ranks, top_k_indices
 
 __all__ = [
@@ -57,12 +57,6 @@ _RANDOM_MASK_STREAM = 101  # RandomStream purpose of the random baseline (not a 
 
 
 # ---------------------------------------------------------------------------- k rules
-
-
-def _positive_int(value, name):
-    if _as_count(value, name) < 1:  # TypeError for non-integers, ValueError below zero
-        raise ValueError(f"{name} must be positive, got {value}")
-    return int(value)
 
 
 def resolve_k(shape, *, k=None, density=None, lora_rank=None):
@@ -97,26 +91,18 @@ def resolve_k(shape, *, k=None, density=None, lora_rank=None):
                          + (f" (got {', '.join(given)})" if given else ""))
     size = m * n
     if k is not None:
-        k = _positive_int(k, "k")
+        k = check_int(k, "k", minimum=1)
         if k > size:
             raise ValueError(f"k = {k} exceeds the {m} x {n} = {size} entries of the matrix")
         return k
     if density is not None:
-        if isinstance(density, (bool, np.bool_)) or not isinstance(density, (int, float, np.number)):
-            raise TypeError(f"density must be a number, got {type(density).__name__}")
-        if not 0.0 < float(density) <= 1.0:
-            raise ValueError(f"density must be in (0, 1], got {density}")
-        return max(1, min(size, math.floor(float(density) * size + 0.5)))
-    lora_rank = _positive_int(lora_rank, "lora_rank")
+        density = check_number(density, "density", minimum=0, open_low=True, maximum=1)
+        return max(1, min(size, math.floor(density * size + 0.5)))
+    lora_rank = check_int(lora_rank, "lora_rank", minimum=1)
     return min((m + n) * lora_rank, size)
 
 
 # ------------------------------------------------------------------- low-rank factors
-
-
-def _check_method(method):
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
 
 def low_rank_factors(W_local, rank, *, method="rsvd", oversample=None,
@@ -156,11 +142,11 @@ def low_rank_factors(W_local, rank, *, method="rsvd", oversample=None,
     :math:`W` up to rounding.
     """
     comm = get_comm(comm)
-    _check_method(method)
+    check_choice(method, "method", METHODS)
     W = np.asarray(W_local)
     n = W.shape[1]
     m = allreduce_sum(W.shape[0], comm) if comm.Get_size() > 1 else W.shape[0]
-    r = min(_positive_int(rank, "rank"), m, n)
+    r = min(check_int(rank, "rank", minimum=1), m, n)
     if method == "svd" or r == min(m, n):
         # A full-rank "approximation" is W itself: no sketch can do better than LAPACK.
         W64 = W.astype(np.float64, copy=False)
@@ -262,12 +248,10 @@ def principal_indices(W_local, rank, *, k=None, density=None, lora_rank=None, la
     """
     comm = get_comm(comm)
     W, layout = _validated(W_local, comm, "W")
-    try:
+    with replicated():
         kk = resolve_k((layout.n, W.shape[1]), k=k, density=density, lora_rank=lora_rank)
-        _check_method(method)
-        _positive_int(rank, "rank")
-    except (TypeError, ValueError) as exc:
-        raise agreed(exc) from None
+        check_choice(method, "method", METHODS)
+        check_int(rank, "rank", minimum=1)
     U, s, Vt = low_rank_factors(W, rank, method=method, oversample=oversample,
                                 power_iters=power_iters, seed=seed, comm=comm)
     return mask_from_factors(U, s, Vt, kk, largest, row_offset=layout.start, comm=comm)
@@ -498,13 +482,11 @@ def analyze_matrix(W_local, rank, *, k=None, density=None, lora_rank=None, large
     t0 = time.perf_counter()
     W, layout = _validated(W_local, comm, name)
     shape = (layout.n, W.shape[1])
-    try:
+    with replicated():
         kk = resolve_k(shape, k=k, density=density, lora_rank=lora_rank)
-        _check_method(method)
-        _positive_int(rank, "rank")
-        head = _positive_int(head, "head")
-    except (TypeError, ValueError) as exc:
-        raise agreed(exc) from None
+        check_choice(method, "method", METHODS)
+        check_int(rank, "rank", minimum=1)
+        head = check_int(head, "head", minimum=1)
     largest = bool(largest)
     U, s, Vt = low_rank_factors(W, rank, method=method, oversample=oversample,
                                 power_iters=power_iters, seed=seed, comm=comm)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..mpi import agreed, get_comm
+from ..validation import check_choice, check_int, replicated
 from ._common import (
     BreakdownError,
     LocalSketch,
@@ -96,12 +97,9 @@ def brgs(W_local, block_size, sketch=None, comm=None, *, intra="rcholqr", work_d
     comm = get_comm(comm)
     W, layout, out_dtype = check_input(W_local, comm, "W_local")
     m = W.shape[1]
-    if isinstance(block_size, (bool, np.bool_)) or not isinstance(block_size, (int, np.integer)):
-        raise agreed(TypeError(f"block_size must be a positive integer, got {type(block_size).__name__}"))
-    if block_size < 1:
-        raise agreed(ValueError(f"block_size must be positive, got {block_size}"))
-    if intra not in INTRA_BLOCK:
-        raise agreed(ValueError(f"intra must be one of {INTRA_BLOCK}, got {intra!r}"))
+    with replicated():
+        block_size = check_int(block_size, "block_size", minimum=1)
+        check_choice(intra, "intra", INTRA_BLOCK)
     sketch = default_sketch(m, RGS_SKETCH_FACTOR) if sketch is None else check_sketch(sketch, m)
     wdt = work_dtype_for(work_dtype, out_dtype)
     theta = LocalSketch(sketch, layout, cache=True)
