@@ -30,7 +30,7 @@ def add_arguments(parser):
 def demo_matrix(n, d, comm=None):
     """This rank's rows of the demo matrix (partition invariant)."""
     lay = Layout(n, comm)
-    G = rng.RandomStream(seed=20251122, purpose=99).gaussians(lay.start, lay.stop, d)
+    G = rng.RandomStream(seed=20251122, purpose=rng.Purpose.DEMO_MATRIX).gaussians(lay.start, lay.stop, d)
     return G * 10.0 ** (-6.0 * np.arange(d) / d)
 
 

@@ -53,7 +53,6 @@ METHODS = ("rsvd", "svd")
 DEFAULT_POWER_ITERS = 6
 #: Smallest default oversampling: the sketch has ``rank + max(rank, 128)`` columns.
 DEFAULT_MIN_OVERSAMPLE = 128
-_RANDOM_MASK_STREAM = 101  # RandomStream purpose of the random baseline (not a sketch)
 
 
 # ---------------------------------------------------------------------------- k rules
@@ -336,7 +335,7 @@ def random_indices(shape, k, seed=0):
     same on every rank and every run.
     """
     m, n = (int(s) for s in shape)
-    stream = rng.RandomStream(seed, purpose=_RANDOM_MASK_STREAM)
+    stream = rng.RandomStream(seed, purpose=rng.Purpose.LIFT_RANDOM_MASK)
     top = TopK(int(k))
     step = block_rows(n)
     for r0 in range(0, m, step):
