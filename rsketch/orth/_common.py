@@ -14,7 +14,7 @@ import scipy.linalg.blas as _blas
 import scipy.linalg.lapack as _lapack
 import scipy.sparse as _sparse
 
-from ..mpi import agreed, allreduce_inplace
+from ..mpi import agreed, fused_allreduce  # fused_allreduce: re-exported for the drivers
 from ..sketch import Sketch, SparseSign
 from ..validation import check_tall_matrix, check_work_dtype, require_finite
 
@@ -139,33 +139,6 @@ class LocalSketch:
             return self.sketch.apply_local(X, self.layout.start, layout=self.layout)
         Z = cached @ X
         return Z.astype(np.complex128 if np.iscomplexobj(Z) else np.float64, copy=False)
-
-
-# ------------------------------------------------------------------------ reductions
-
-
-def fused_allreduce(parts, comm):
-    """Sum several local arrays over ``comm`` in **one** ``Allreduce``.
-
-    The parts are packed into one contiguous buffer of their common dtype, reduced with
-    :func:`rsketch.mpi.allreduce_inplace`, and unpacked. Returns the reduced arrays (new
-    arrays, the inputs are not modified). This is how a sketch and a norm (or several
-    sketches) cost a single synchronization.
-    """
-    parts = [np.asarray(p) for p in parts]
-    dtype = np.result_type(*parts)
-    sizes = [p.size for p in parts]
-    buf = np.empty(sum(sizes), dtype=dtype)
-    pos = 0
-    for p, s in zip(parts, sizes):
-        buf[pos:pos + s] = p.ravel()
-        pos += s
-    allreduce_inplace(buf, comm)
-    out, pos = [], 0
-    for p, s in zip(parts, sizes):
-        out.append(buf[pos:pos + s].reshape(p.shape))
-        pos += s
-    return out
 
 
 # ------------------------------------------------------------------- dense kernels
