@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .arguments import check_choice, check_int, check_number, lookup
-from .mpi import Layout, agreed, raise_collectively
+from .mpi import Layout, agreed, allgather_meta, raise_collectively
 
 __all__ = [
     "TallInput",
@@ -88,12 +88,7 @@ def check_tall(X_local, comm, name="X_local", *, finite=False, min_rows=0):
     except (TypeError, ValueError) as exc:
         err = exc
         meta[4] = 1
-    size = comm.Get_size()
-    allmeta = np.empty((size, 5), dtype=np.int64)
-    if size > 1:
-        comm.Allgather(meta, allmeta)
-    else:
-        allmeta[0] = meta
+    allmeta = allgather_meta(meta, comm)
     if allmeta[:, 4].any():  # every rank sees it: agree on the message
         raise_collectively(err, comm)
     if len(set(allmeta[:, 2].tolist())) > 1 or len(set(allmeta[:, 1].tolist())) > 1:

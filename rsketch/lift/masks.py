@@ -24,7 +24,7 @@ import numpy as np
 from mpi4py import MPI
 
 from .. import rng
-from ..mpi import agreed, allreduce_sum, get_comm
+from ..mpi import agreed, allreduce_sum, get_comm, max_over_ranks
 from ..orth import tsqr
 from ..validation import check_choice, check_int, check_number, check_tall, replicated
 from .topk import TopK, block_rows, merge_over_ranks, top_k_indices
@@ -504,8 +504,7 @@ def analyze_matrix(W_local, rank, *, k=None, density=None, lora_rank=None, large
                                                      row_offset=layout.start, comm=comm))
             del Ue, Vte
     r = s.shape[0]
-    seconds = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX) if comm.Get_size() > 1 \
-        else time.perf_counter() - t0
+    seconds = max_over_ranks(time.perf_counter() - t0, comm)
     return MatrixReport(
         name=name, shape=shape, rank=int(r), k=kk, method=method, largest=largest,
         spectrum_head=[float(x) for x in s[:head]],
