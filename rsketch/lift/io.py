@@ -21,7 +21,8 @@ import numpy as np
 
 from ..arguments import check_choice
 from ..io import atomic_write, json_default, write_json
-from .masks import indices_to_mask, jaccard
+from .diagnostics import jaccard
+from .masks import indices_to_mask
 
 __all__ = ["MASK_FORMATS", "save_masks", "load_masks", "load_settings", "mask_drift", "MaskDrift",
            "write_json_atomic"]
