@@ -8,9 +8,13 @@ without generating the others'.
 
 The stream is one sequence of 64-bit words (Philox counter block ``c`` yields words
 ``4c .. 4c+3``); with ``W`` words per row, row ``i`` owns words ``i*W .. i*W + W - 1``, so
-a rank starts the counter at block ``floor(start*W / 4)`` and drops at most three words. Words are turned into samples without
-rejection (a rejection sampler consumes a data-dependent number of words and breaks the
-addressing): signs take one bit each, Gaussians come from Box–Muller on 32-bit halves.
+a rank starts the counter at block ``floor(start*W / 4)`` and drops at most three words.
+Words are turned into samples without rejection (a rejection sampler consumes a
+data-dependent number of words and breaks the addressing): signs take one bit each,
+Gaussians come from Box–Muller on 32-bit halves.
+
+Every purpose (which independent stream of a seed is drawn) is registered in
+:class:`Purpose`.
 """
 
 from __future__ import annotations
