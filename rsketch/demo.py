@@ -7,14 +7,15 @@ profile ``s_j = 10^(-6 j / d)``. Run it as ``mpiexec -n 2 rsketch demo``.
 
 from __future__ import annotations
 
-import time
+from functools import partial
 
 import numpy as np
 
 from . import rng
 from .embedding import embedding_distortion
-from .mpi import Layout, agreed, get_comm, print0
+from .mpi import Layout, best_time, get_comm, print0
 from .sketch import make_sketch
+from .validation import replicated
 
 KINDS = ("gaussian", "rademacher", "sparse", "block_srht", "srht")
 
@@ -30,7 +31,7 @@ def add_arguments(parser):
 def demo_matrix(n, d, comm=None):
     """This rank's rows of the demo matrix (partition invariant)."""
     lay = Layout(n, comm)
-    G = rng.RandomStream(seed=20251122, purpose=99).gaussians(lay.start, lay.stop, d)
+    G = rng.RandomStream(seed=20251122, purpose=rng.Purpose.DEMO_MATRIX).gaussians(lay.start, lay.stop, d)
     return G * 10.0 ** (-6.0 * np.arange(d) / d)
 
 
@@ -38,30 +39,18 @@ def run(args):
     comm = get_comm()
     k = 4 * args.d if args.k is None else args.k
     kinds = [k_ for k_ in KINDS if not (k_ == "srht" and comm.Get_size() > 1)]
-    try:
+    with replicated():  # argv is the same on every rank: so is the error
         sketches = [make_sketch(kind, k, seed=args.seed) for kind in kinds]
-    except (TypeError, ValueError) as exc:
-        raise agreed(exc) from None  # argv is the same on every rank: so is the error
     X = demo_matrix(args.n, args.d, comm)
     gauss = (1 + np.sqrt(args.d / k)) ** 2 - 1
     print0(f"rsketch demo: X is {args.n} x {args.d} on {comm.Get_size()} rank(s), k = {k}; "
            f"a Gaussian sketch's distortion is about {gauss:.2f}")
     print0(f"{'sketch':<12} {'distortion':>10} {'time [s]':>10}")
     for kind, S in zip(kinds, sketches):
-        best = np.inf
-        for _ in range(max(args.repeat, 1)):
-            comm.Barrier()
-            t0 = time.perf_counter()
-            S.apply(X, comm)
-            best = min(best, comm.allreduce(time.perf_counter() - t0, op=_max()))
+        best, _ = best_time(partial(S.apply, X, comm), comm, args.repeat)
         eps = embedding_distortion(S, X, comm)
         print0(f"{kind:<12} {eps:>10.3f} {best:>10.4f}")
     if comm.Get_size() > 1:
         print0("(SRHT runs on one rank only; BlockSRHT is its distributed form)")
     return 0
 
-
-def _max():
-    from mpi4py import MPI
-
-    return MPI.MAX

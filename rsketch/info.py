@@ -42,7 +42,8 @@ def collect():
         from numba import njit
 
         njit(lambda x: x + 1)(1)
-        facts["numba JIT"] = f"available (serial kernels, ranks are the parallelism; cache: {numba.config.CACHE_DIR or 'next to the sources'})"
+        cache = numba.config.CACHE_DIR or "next to the sources"
+        facts["numba JIT"] = f"available (serial kernels, ranks are the parallelism; cache: {cache})"
     except Exception as exc:  # noqa: BLE001
         facts["numba JIT"] = f"NOT available: {exc}"
     petsc = _version("petsc4py")

@@ -21,7 +21,7 @@ from .orth._common import cholesky_upper, ct, fused_allreduce, householder_qr, r
 from .orth.rcholqr import rcholqr
 from .orth.tsqr import tsqr
 from .sketch import Gaussian, Sketch, SparseSign
-from .validation import check_tall
+from .validation import check_choice, check_int, check_tall, replicated
 
 __all__ = ["rsvd", "nystrom", "ORTH_METHODS"]
 
@@ -29,14 +29,12 @@ ORTH_METHODS = ("tsqr", "rcholqr")
 
 
 def _check_rank(rank, oversample, limit):
-    for name, v, low in (("rank", rank, 1), ("oversample", oversample, 0)):
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
-            raise agreed(TypeError(f"{name} must be an integer, got {type(v).__name__}"))
-        if v < low:
-            raise agreed(ValueError(f"{name} must be >= {low}, got {v}"))
-    if rank > limit:
-        raise agreed(ValueError(f"rank = {rank} exceeds min(n, d) = {limit}"))
-    return int(min(rank + oversample, limit))
+    with replicated():
+        rank = check_int(rank, "rank", minimum=1)
+        oversample = check_int(oversample, "oversample", minimum=0)
+        if rank > limit:
+            raise ValueError(f"rank = {rank} exceeds min(n, d) = {limit}")
+    return min(rank + oversample, limit)
 
 
 def _test_sketch(sketch, l, rank):
@@ -118,11 +116,9 @@ def rsvd(A_local, rank, oversample=10, power_iters=2, sketch=None, comm=None, *,
     A, layout, _, out_dtype = check_tall(A_local, comm, "A_local", finite=True, min_rows=1)
     d = A.shape[1]
     l = _check_rank(rank, oversample, min(layout.n, d))
-    if isinstance(power_iters, (bool, np.bool_)) or not isinstance(power_iters, (int, np.integer)) \
-            or power_iters < 0:
-        raise agreed(ValueError(f"power_iters must be a non-negative integer, got {power_iters!r}"))
-    if orth not in ORTH_METHODS:
-        raise agreed(ValueError(f"orth must be one of {ORTH_METHODS}, got {orth!r}"))
+    with replicated():
+        power_iters = check_int(power_iters, "power_iters", minimum=0)
+        check_choice(orth, "orth", ORTH_METHODS)
     sketch = _test_sketch(sketch, l, rank)
     A = np.asarray(A, dtype=out_dtype)
     Omega = ct(sketch.to_dense(d, MPI.COMM_SELF))      # d x k, the same on every rank

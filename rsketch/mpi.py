@@ -1,25 +1,58 @@
 """MPI layer: communicator default, row layouts, collectives, error agreement.
 
-All communication of the suite goes through this module, so the number and kind of
-collectives each algorithm performs can be read in one place. Hot-path collectives are
-the buffer-based (upper-case) mpi4py calls on contiguous NumPy arrays; the pickle-based
-lower-case calls are used only on error paths and for small metadata.
+**Rule: every collective of the suite goes through this module**, so the number and
+kind of collectives each algorithm performs can be read in one place, counted and
+tested. Point-to-point messages that belong to one algorithm (the halo exchange of a
+sparse matrix, the LIFT driver's transfer of masks to rank 0) stay with that algorithm.
+
+* Sums: :func:`allreduce_inplace` (the primitive), :func:`allreduce_sum`,
+  :func:`fused_allreduce` (several arrays, one ``Allreduce``) and :class:`Reductions`
+  (the same, counted: what Krylov solvers report as ``reductions``).
+* Other reductions: :func:`max_over_ranks` (timings), :func:`best_time`.
+* Gathers and scatters: :func:`allgather_rows`, :func:`allgather_meta`,
+  :func:`bcast_array`, :func:`scatter_rows`, :func:`alltoall_counts`,
+  :func:`alltoallv_int64`; the pickle-based :func:`bcast_object`,
+  :func:`scatter_objects`, :func:`gather_objects`, :func:`allgather_objects`.
+* Communicators: :func:`get_comm`, :func:`sub_communicator`.
+* Errors: :func:`raise_collectively`, :func:`agreed`, :func:`collective_errors`.
+
+Hot-path collectives are the buffer-based (upper-case) mpi4py calls on contiguous NumPy
+arrays; the pickle-based lower-case calls ("objects" in the helper's name) are used only
+on error paths, at setup and for small metadata. Every helper skips the communication on
+one rank.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
+import time
 
 import numpy as np
 from mpi4py import MPI
+
+from .arguments import check_int
 
 __all__ = [
     "get_comm",
     "Layout",
     "allreduce_sum",
     "allreduce_inplace",
+    "fused_allreduce",
+    "Reductions",
+    "max_over_ranks",
+    "best_time",
     "allgather_rows",
+    "allgather_meta",
+    "bcast_array",
+    "scatter_rows",
+    "bcast_object",
+    "scatter_objects",
+    "gather_objects",
+    "allgather_objects",
+    "sub_communicator",
+    "alltoall_counts",
+    "alltoallv_int64",
     "raise_collectively",
     "agreed",
     "collective_errors",
@@ -94,7 +127,7 @@ class Layout:
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
         if counts is None:
-            n_global = _as_count(n_global, "n_global")
+            n_global = check_int(n_global, "n_global", minimum=0)
             counts = split_sizes(n_global, self.size)
         else:
             counts = np.asarray(counts, dtype=np.int64)
@@ -115,11 +148,10 @@ class Layout:
         comm = get_comm(comm)
         err = None
         try:
-            n_local = _as_count(n_local, "n_local")
+            n_local = check_int(n_local, "n_local", minimum=0)
         except (TypeError, ValueError) as exc:
             err, n_local = exc, -1
-        counts = np.empty(comm.Get_size(), dtype=np.int64)
-        comm.Allgather(np.array([n_local], dtype=np.int64), counts)
+        counts = allgather_meta([n_local], comm)[:, 0].copy()
         if (counts < 0).any():  # known to every rank after the allgather
             raise_collectively(err, comm)
         return cls(None, comm, counts=counts)
@@ -145,15 +177,23 @@ class Layout:
         return slice(self.start, self.stop)
 
 
-def _as_count(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must be non-negative, got {value}")
-    return int(value)
-
-
 # --------------------------------------------------------------------------- collectives
+
+
+# Invariant: every counted or fused sum (allreduce_sum, fused_allreduce, Reductions)
+# calls allreduce_inplace through this module's global name, never through a local
+# alias, so that a test can count the reductions of an algorithm by patching
+# `rsketch.mpi.allreduce_inplace`. Uncounted reductions (timings, error agreement)
+# call mpi4py directly.
+
+
+def _mpi_type(dtype):
+    """MPI datatype of a NumPy dtype (the one use of mpi4py's private type table)."""
+    return MPI._typedict[np.dtype(dtype).char]
+
+
+def _exclusive_cumsum(counts):
+    return np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
 
 
 def allreduce_inplace(buf, comm, op=None):
@@ -177,6 +217,178 @@ def allreduce_sum(x, comm=None):
     return allreduce_inplace(buf, comm)
 
 
+def fused_allreduce(parts, comm):
+    """Sum several local arrays over ``comm`` in **one** ``Allreduce``.
+
+    The parts are packed into one contiguous buffer of their common dtype, reduced with
+    :func:`allreduce_inplace`, and unpacked. This is how a sketch and a norm (or several
+    sketches) cost a single synchronization. Not counted: see :class:`Reductions`.
+
+    Parameters
+    ----------
+    parts : sequence of array_like
+        Local arrays (or scalars) of any shapes.
+    comm : mpi4py.MPI.Comm
+
+    Returns
+    -------
+    list of ndarray
+        The reduced arrays, with the shapes of ``parts`` and their common dtype (new
+        arrays: the inputs are not modified).
+
+    Examples
+    --------
+    >>> from mpi4py import MPI
+    >>> a, b = fused_allreduce([np.ones((2, 2)), np.array([3])], MPI.COMM_SELF)
+    >>> a.shape, b
+    ((2, 2), array([3.]))
+    """
+    parts = [np.asarray(p) for p in parts]
+    dtype = np.result_type(*parts)
+    sizes = [p.size for p in parts]
+    buf = np.empty(sum(sizes), dtype=dtype)
+    pos = 0
+    for p, s in zip(parts, sizes):
+        buf[pos:pos + s] = p.ravel()
+        pos += s
+    allreduce_inplace(buf, comm)
+    out, pos = [], 0
+    for p, s in zip(parts, sizes):
+        out.append(buf[pos:pos + s].reshape(p.shape))
+        pos += s
+    return out
+
+
+class Reductions:
+    """Counted sums over a communicator: the reduction budget of an algorithm.
+
+    Each call of :meth:`sum` or :meth:`sum_inplace` is one ``Allreduce`` and adds one to
+    :attr:`count`, also on one rank (where nothing is communicated), so the count is the
+    same whatever the number of ranks. Collectives made elsewhere on the algorithm's
+    behalf (e.g. input validation) are added with :meth:`add`.
+
+    Parameters
+    ----------
+    comm : mpi4py.MPI.Comm, optional
+        ``None`` means ``MPI.COMM_WORLD``.
+
+    Attributes
+    ----------
+    comm : mpi4py.MPI.Comm
+    count : int
+        Reductions so far.
+
+    Examples
+    --------
+    >>> from mpi4py import MPI
+    >>> red = Reductions(MPI.COMM_SELF)
+    >>> G, nrm = red.sum(np.eye(2), np.array([4.0]))   # fused: one Allreduce
+    >>> red.sum_inplace(np.zeros(3))
+    array([0., 0., 0.])
+    >>> red.add(1)                                     # e.g. the validation's allgather
+    >>> red.count
+    3
+    """
+
+    __slots__ = ("comm", "count")
+
+    def __init__(self, comm=None):
+        self.comm = get_comm(comm)
+        self.count = 0
+
+    def sum(self, *parts):
+        """Sum the local arrays ``parts`` over the ranks in one ``Allreduce``.
+
+        Returns a list of new arrays (see :func:`fused_allreduce`).
+        """
+        out = fused_allreduce(parts, self.comm)
+        self.count += 1
+        return out
+
+    def sum_inplace(self, buf):
+        """Sum the contiguous array ``buf`` over the ranks in place; returns ``buf``."""
+        allreduce_inplace(buf, self.comm)
+        self.count += 1
+        return buf
+
+    def add(self, n=1):
+        """Count ``n`` collectives made elsewhere."""
+        self.count += int(n)
+
+    def __repr__(self):
+        return f"Reductions(count={self.count}, size={self.comm.Get_size()})"
+
+
+def max_over_ranks(x, comm=None):
+    """Maximum of a scalar or array over the ranks (not counted: timings, sizes).
+
+    Parameters
+    ----------
+    x : float or array_like
+    comm : mpi4py.MPI.Comm, optional
+
+    Returns
+    -------
+    Python scalar for a scalar ``x``, else a new ndarray; the same on every rank.
+
+    Examples
+    --------
+    >>> from mpi4py import MPI
+    >>> max_over_ranks(1.5, MPI.COMM_SELF), max_over_ranks([1, 3], MPI.COMM_SELF)
+    (1.5, array([1, 3]))
+    """
+    comm = get_comm(comm)
+    scalar = np.isscalar(x)
+    buf = np.array([x] if scalar else x)  # a contiguous copy: x is not modified
+    if comm.Get_size() > 1:
+        comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.MAX)
+    return buf[0].item() if scalar else buf
+
+
+def best_time(fn, comm=None, repeat=1):
+    """Best wall time of ``repeat`` calls of ``fn()``, each timed as its slowest rank.
+
+    Collective over ``comm``. Each call is preceded by a ``Barrier`` (so that all ranks
+    start together) and its time is the maximum over the ranks (a parallel call is as
+    fast as its slowest rank); the best of the ``repeat`` calls is kept, as the least
+    disturbed by the machine.
+
+    Parameters
+    ----------
+    fn : callable
+        Called without arguments, ``max(repeat, 1)`` times.
+    comm : mpi4py.MPI.Comm, optional
+        ``None`` means ``MPI.COMM_WORLD``; pass ``MPI.COMM_SELF`` to time a call that
+        only this rank makes.
+    repeat : int
+
+    Returns
+    -------
+    best : float
+        Seconds, the same on every rank.
+    out : object
+        What the last call of ``fn`` returned.
+
+    Examples
+    --------
+    >>> from mpi4py import MPI
+    >>> t, out = best_time(lambda: sum(range(1000)), MPI.COMM_SELF, repeat=3)
+    >>> t > 0, out
+    (True, 499500)
+    """
+    comm = get_comm(comm)
+    parallel = comm.Get_size() > 1
+    best, out = np.inf, None
+    for _ in range(max(int(repeat), 1)):
+        if parallel:
+            comm.Barrier()
+        t0 = time.perf_counter()
+        out = fn()
+        dt = time.perf_counter() - t0
+        best = min(best, max_over_ranks(dt, comm) if parallel else dt)
+    return best, out
+
+
 def allgather_rows(x_local, layout):
     """Gather a row-distributed array onto every rank (``Allgatherv``; small cases only).
 
@@ -184,10 +396,19 @@ def allgather_rows(x_local, layout):
     ----------
     x_local : ndarray, shape (layout.local_size, ...)
     layout : Layout
+        Rows of each rank; any counts (e.g. ``Layout(None, comm, counts=...)`` for
+        blocks whose sizes are not a row split).
 
     Returns
     -------
     ndarray, shape (layout.n, ...)
+        The rows of all ranks in rank order, identical on every rank.
+
+    Examples
+    --------
+    >>> from mpi4py import MPI
+    >>> allgather_rows(np.arange(6.0).reshape(3, 2), Layout(3, MPI.COMM_SELF)).shape
+    (3, 2)
     """
     x_local = np.ascontiguousarray(x_local)
     tail = x_local.shape[1:]
@@ -197,9 +418,232 @@ def allgather_rows(x_local, layout):
         out[...] = x_local
         return out
     layout.comm.Allgatherv(
-        x_local, [out, layout.counts * width, layout.offsets * width, MPI._typedict[x_local.dtype.char]]
+        x_local, [out, layout.counts * width, layout.offsets * width, _mpi_type(x_local.dtype)]
     )
     return out
+
+
+def allgather_meta(meta, comm=None):
+    """Gather one small row of integers from every rank (shapes, dtype codes, flags).
+
+    Parameters
+    ----------
+    meta : array_like of int, shape (w,)
+        This rank's row (converted to int64).
+    comm : mpi4py.MPI.Comm, optional
+
+    Returns
+    -------
+    ndarray of int64, shape (size, w)
+        Row ``r`` is rank ``r``'s ``meta``, on every rank.
+
+    Examples
+    --------
+    >>> from mpi4py import MPI
+    >>> allgather_meta([5, 2], MPI.COMM_SELF)
+    array([[5, 2]])
+    """
+    comm = get_comm(comm)
+    row = np.array(meta, dtype=np.int64).ravel()
+    out = np.empty((comm.Get_size(), row.size), dtype=np.int64)
+    if comm.Get_size() > 1:
+        comm.Allgather(row, out)
+    else:
+        out[0] = row
+    return out
+
+
+def bcast_array(buf, comm=None, root=0):
+    """Broadcast the contiguous array ``buf`` from ``root`` in place; returns ``buf``.
+
+    Every rank passes an array of the same shape and dtype; on return all hold root's
+    values.
+
+    Examples
+    --------
+    >>> from mpi4py import MPI
+    >>> bcast_array(np.array([7]), MPI.COMM_SELF)
+    array([7])
+    """
+    comm = get_comm(comm)
+    if comm.Get_size() > 1:
+        comm.Bcast(buf, root=root)
+    return buf
+
+
+def scatter_rows(x_root, layout, root=0):
+    """Send each rank its rows of an array that only ``root`` holds (``Scatterv``).
+
+    Parameters
+    ----------
+    x_root : ndarray, shape (layout.n, ...)
+        The whole array on ``root``; ignored (may be ``None``) on the other ranks. Its
+        dtype and trailing shape are broadcast first.
+    layout : Layout
+        Which rows go to which rank.
+    root : int
+
+    Returns
+    -------
+    ndarray, shape (layout.local_size, ...)
+
+    Examples
+    --------
+    >>> from mpi4py import MPI
+    >>> scatter_rows(np.arange(4.0), Layout(4, MPI.COMM_SELF))
+    array([0., 1., 2., 3.])
+    """
+    comm = layout.comm
+    if layout.size == 1:
+        return np.ascontiguousarray(x_root)
+    is_root = comm.Get_rank() == root
+    if is_root:
+        x_root = np.ascontiguousarray(x_root)
+    dtype, tail = comm.bcast((x_root.dtype.str, x_root.shape[1:]) if is_root else None, root=root)
+    dtype = np.dtype(dtype)
+    width = int(np.prod(tail)) if tail else 1
+    out = np.empty((layout.local_size,) + tuple(tail), dtype=dtype)
+    mpi_type = _mpi_type(dtype)
+    send = [x_root, layout.counts * width, layout.offsets * width, mpi_type] if is_root else None
+    comm.Scatterv(send, [out, mpi_type], root=root)
+    return out
+
+
+def bcast_object(obj, comm=None, root=0):
+    """Root's (picklable, small) ``obj`` on every rank.
+
+    Examples
+    --------
+    >>> from mpi4py import MPI
+    >>> bcast_object({"n": 3}, MPI.COMM_SELF)
+    {'n': 3}
+    """
+    comm = get_comm(comm)
+    return comm.bcast(obj, root=root) if comm.Get_size() > 1 else obj
+
+
+def scatter_objects(objs, comm=None, root=0):
+    """Item ``r`` of root's sequence ``objs`` (one per rank) on rank ``r`` (pickled).
+
+    Examples
+    --------
+    >>> from mpi4py import MPI
+    >>> scatter_objects(["mine"], MPI.COMM_SELF)
+    'mine'
+    """
+    comm = get_comm(comm)
+    return comm.scatter(objs, root=root) if comm.Get_size() > 1 else objs[0]
+
+
+def gather_objects(obj, comm=None, root=0):
+    """Every rank's (small) ``obj`` in a list, in rank order, on ``root``; ``None`` elsewhere.
+
+    Examples
+    --------
+    >>> from mpi4py import MPI
+    >>> gather_objects("report", MPI.COMM_SELF)
+    ['report']
+    """
+    comm = get_comm(comm)
+    return comm.gather(obj, root=root) if comm.Get_size() > 1 else [obj]
+
+
+def allgather_objects(obj, comm=None):
+    """Every rank's (small) ``obj`` in a list, in rank order, on every rank.
+
+    Examples
+    --------
+    >>> from mpi4py import MPI
+    >>> allgather_objects(1, MPI.COMM_SELF)
+    [1]
+    """
+    comm = get_comm(comm)
+    return comm.allgather(obj) if comm.Get_size() > 1 else [obj]
+
+
+@contextlib.contextmanager
+def sub_communicator(comm, color, key=0):
+    """Context manager: ``comm.Split(color, key)``, freed when the block ends.
+
+    Collective over ``comm``. Ranks with the same ``color`` share a communicator,
+    ordered by ``key``. A rank that passes ``MPI.UNDEFINED`` gets ``MPI.COMM_NULL``.
+
+    Examples
+    --------
+    >>> from mpi4py import MPI
+    >>> with sub_communicator(MPI.COMM_SELF, 0) as sub:
+    ...     sub.Get_size()
+    1
+    """
+    sub = get_comm(comm).Split(int(color), int(key))
+    try:
+        yield sub
+    finally:
+        if sub != MPI.COMM_NULL:
+            sub.Free()
+
+
+def alltoall_counts(counts, comm=None):
+    """Exchange one integer per pair of ranks: returns ``recv`` with ``recv[r]`` the
+    ``counts[me]`` that rank ``r`` sent (``Alltoall``).
+
+    Parameters
+    ----------
+    counts : array_like of int, shape (size,)
+        ``counts[r]``: what this rank tells rank ``r`` (e.g. how many items it will send).
+
+    Returns
+    -------
+    ndarray of int64, shape (size,)
+
+    Examples
+    --------
+    >>> from mpi4py import MPI
+    >>> alltoall_counts([4], MPI.COMM_SELF)
+    array([4])
+    """
+    comm = get_comm(comm)
+    send = np.array(counts, dtype=np.int64)
+    if comm.Get_size() == 1:
+        return send
+    recv = np.empty_like(send)
+    comm.Alltoall(send, recv)
+    return recv
+
+
+def alltoallv_int64(send, send_counts, recv_counts, comm=None):
+    """Personalized exchange of int64 items (``Alltoallv``), e.g. requested indices.
+
+    Parameters
+    ----------
+    send : array_like of int64
+        Items for rank 0, then for rank 1, ... (``send_counts[r]`` items for rank ``r``).
+    send_counts, recv_counts : array_like of int, shape (size,)
+        Items sent to and received from each rank (``recv_counts`` is what
+        :func:`alltoall_counts` of ``send_counts`` returns).
+
+    Returns
+    -------
+    ndarray of int64, shape (sum(recv_counts),)
+        Items from rank 0, then from rank 1, ...
+
+    Examples
+    --------
+    >>> from mpi4py import MPI
+    >>> alltoallv_int64([3, 1], [2], [2], MPI.COMM_SELF)
+    array([3, 1])
+    """
+    comm = get_comm(comm)
+    send = np.ascontiguousarray(send, dtype=np.int64)
+    send_counts = np.asarray(send_counts, dtype=np.int64)
+    recv_counts = np.asarray(recv_counts, dtype=np.int64)
+    recv = np.empty(int(recv_counts.sum()), dtype=np.int64)
+    if comm.Get_size() == 1:
+        recv[:] = send[:recv.size]
+        return recv
+    comm.Alltoallv([send, (send_counts, _exclusive_cumsum(send_counts)), MPI.INT64_T],
+                   [recv, (recv_counts, _exclusive_cumsum(recv_counts)), MPI.INT64_T])
+    return recv
 
 
 # ---------------------------------------------------------------- collective error handling

@@ -8,37 +8,93 @@ without generating the others'.
 
 The stream is one sequence of 64-bit words (Philox counter block ``c`` yields words
 ``4c .. 4c+3``); with ``W`` words per row, row ``i`` owns words ``i*W .. i*W + W - 1``, so
-a rank starts the counter at block ``floor(start*W / 4)`` and drops at most three words. Words are turned into samples without
-rejection (a rejection sampler consumes a data-dependent number of words and breaks the
-addressing): signs take one bit each, Gaussians come from Box–Muller on 32-bit halves.
+a rank starts the counter at block ``floor(start*W / 4)`` and drops at most three words.
+Words are turned into samples without rejection (a rejection sampler consumes a
+data-dependent number of words and breaks the addressing): signs take one bit each,
+Gaussians come from Box–Muller on 32-bit halves.
+
+Every purpose (which independent stream of a seed is drawn) is registered in
+:class:`Purpose`.
 """
 
 from __future__ import annotations
 
+import enum
+
 import numpy as np
 
 from ._kernels.random import box_muller
+from .arguments import check_int
 
-__all__ = ["RandomStream", "stream_key"]
+__all__ = ["RandomStream", "stream_key", "Purpose"]
 
 _MASK64 = (1 << 64) - 1
 
-# Stream purposes: independent streams of one seed for the different parts of a sketch.
-GAUSS = 1
-SIGNS = 2
-ROWS = 3
-BLOCK_SIGNS = 4
-SAMPLE_SIGNS = 5
-SPARSE = 6
+
+@enum.unique
+class Purpose(enum.IntEnum):
+    """Registry of the stream purposes: independent streams of one seed.
+
+    The purpose is half of a stream's Philox key (:func:`stream_key`), so two parts of
+    the suite that draw from the same seed get independent numbers only if their
+    purposes differ. Every purpose used anywhere is listed here, once, and ``unique``
+    refuses a duplicated value. The values are part of the results: changing one
+    changes every sketch, start vector or mask drawn from it.
+
+    Attributes
+    ----------
+    DATA
+        Test and benchmark data (the default of :class:`RandomStream`).
+    GAUSS, SIGNS, ROWS, BLOCK_SIGNS, SAMPLE_SIGNS, SPARSE
+        The ingredients of the sketches (:mod:`rsketch.sketch`).
+    KRYLOV_START
+        The default start vector of ``solvers.reigs``.
+    DEMO_MATRIX
+        The test matrix of ``rsketch demo``.
+    LIFT_RANDOM_MASK
+        The random baseline mask of :func:`rsketch.lift.random_indices`.
+
+    Examples
+    --------
+    >>> for p in Purpose:
+    ...     print(f"{p.value:>3}  {p.name}")
+      0  DATA
+      1  GAUSS
+      2  SIGNS
+      3  ROWS
+      4  BLOCK_SIGNS
+      5  SAMPLE_SIGNS
+      6  SPARSE
+     77  KRYLOV_START
+     99  DEMO_MATRIX
+    101  LIFT_RANDOM_MASK
+    """
+
+    DATA = 0
+    GAUSS = 1
+    SIGNS = 2
+    ROWS = 3
+    BLOCK_SIGNS = 4
+    SAMPLE_SIGNS = 5
+    SPARSE = 6
+    KRYLOV_START = 77
+    DEMO_MATRIX = 99
+    LIFT_RANDOM_MASK = 101
+
+
+# The sketch ingredients under their historical module-level names.
+GAUSS = Purpose.GAUSS
+SIGNS = Purpose.SIGNS
+ROWS = Purpose.ROWS
+BLOCK_SIGNS = Purpose.BLOCK_SIGNS
+SAMPLE_SIGNS = Purpose.SAMPLE_SIGNS
+SPARSE = Purpose.SPARSE
 
 
 def stream_key(seed, purpose, block=0):
     """Philox key ``[seed, purpose << 32 | block]`` as a uint64 array."""
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be a non-negative integer, got {type(seed).__name__}")
-    if not 0 <= int(seed) <= _MASK64:
-        raise ValueError(f"seed must be in [0, 2**64), got {seed}")
-    return np.array([int(seed), ((int(purpose) & 0xFFFFFFFF) << 32) | (int(block) & 0xFFFFFFFF)],
+    seed = check_int(seed, "seed", minimum=0, maximum=_MASK64)
+    return np.array([seed, ((int(purpose) & 0xFFFFFFFF) << 32) | (int(block) & 0xFFFFFFFF)],
                     dtype=np.uint64)
 
 
@@ -49,8 +105,9 @@ class RandomStream:
     ----------
     seed : int
         User seed, in ``[0, 2**64)``.
-    purpose : int, optional
-        Which of a seed's independent streams (a sketch uses one per ingredient).
+    purpose : Purpose or int, optional
+        Which of a seed's independent streams (a sketch uses one per ingredient); see
+        :class:`Purpose`. Default ``Purpose.DATA``.
     block : int, optional
         Sub-stream index (block SRHT uses one per row block).
 
@@ -63,7 +120,7 @@ class RandomStream:
     True
     """
 
-    def __init__(self, seed, purpose=0, block=0):
+    def __init__(self, seed, purpose=Purpose.DATA, block=0):
         self.key = stream_key(seed, purpose, block)
 
     def words(self, start, stop, per_row):

@@ -37,7 +37,7 @@ from ._kernels import (
     sparse_sign_words,
 )
 from .mpi import Layout, agreed, allreduce_inplace, get_comm, split_sizes
-from .validation import check_tall
+from .validation import check_int, check_tall
 
 __all__ = [
     "Sketch",
@@ -58,14 +58,6 @@ def _next_pow2(n):
     return 1 << max(int(n) - 1, 0).bit_length()
 
 
-def _check_k(k):
-    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"k (sketch size) must be an integer, got {type(k).__name__}")
-    if k <= 0:
-        raise ValueError(f"k (sketch size) must be positive, got {k}")
-    return int(k)
-
-
 class Sketch:
     """Base class of the sketching operators (a distribution plus a seed).
 
@@ -82,7 +74,7 @@ class Sketch:
     partition_invariant = True
 
     def __init__(self, k, seed=0):
-        self.k = _check_k(k)
+        self.k = check_int(k, "k (sketch size)", minimum=1)
         rng.stream_key(seed, 0)  # validates the seed
         self.seed = int(seed)
 
@@ -291,11 +283,8 @@ class SparseSign(Sketch):
         super().__init__(k, seed)
         if nnz is None:
             nnz = min(8, self.k)
-        if isinstance(nnz, (bool, np.bool_)) or not isinstance(nnz, (int, np.integer)):
-            raise TypeError(f"nnz must be an integer, got {type(nnz).__name__}")
-        if not 1 <= nnz <= min(self.k, 64):
-            raise ValueError(f"nnz must satisfy 1 <= nnz <= min(k, 64) = {min(self.k, 64)}, got {nnz}")
-        self.nnz = int(nnz)
+        # distinct rows, and one 64-bit word holds the signs of a column
+        self.nnz = check_int(nnz, "nnz", minimum=1, maximum=min(self.k, 64))
 
     def __repr__(self):
         return f"SparseSign(k={self.k}, nnz={self.nnz}, seed={self.seed})"
@@ -376,13 +365,7 @@ class BlockSRHT(Sketch):
 
     def __init__(self, k, seed=0, blocks=None):
         super().__init__(k, seed)
-        if blocks is not None:
-            if isinstance(blocks, (bool, np.bool_)) or not isinstance(blocks, (int, np.integer)):
-                raise TypeError(f"blocks must be a positive integer or None, got {type(blocks).__name__}")
-            if blocks <= 0:
-                raise ValueError(f"blocks must be positive, got {blocks}")
-            blocks = int(blocks)
-        self.blocks = blocks
+        self.blocks = check_int(blocks, "blocks", minimum=1, allow_none=True)
 
     def __repr__(self):
         extra = "" if self.blocks is None else f", blocks={self.blocks}"

@@ -1,17 +1,43 @@
-"""Collective validation of row-distributed input at the public boundary."""
+"""Validation at the public boundary: distributed input, replicated arguments.
+
+* :func:`check_tall` / :func:`check_tall_matrix`: a row-distributed array, checked on
+  every rank with one small allgather, the outcome agreed by all ranks.
+* :func:`require_finite`: a reduced (hence replicated) quantity is finite.
+* :func:`check_work_dtype`: the storage dtype asked for the large factors.
+* :func:`replicated`: a block of checks of arguments that are the same on every rank;
+  its ``TypeError``/``ValueError`` are raised as agreed errors.
+* The pure checkers of :mod:`rsketch.arguments` (:func:`check_int`, :func:`check_number`,
+  :func:`check_choice`, :func:`lookup`), re-exported here.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from typing import NamedTuple
 
 import numpy as np
 
-from .mpi import Layout, agreed, raise_collectively
+from .arguments import check_choice, check_int, check_number, lookup
+from .mpi import Layout, agreed, allgather_meta, raise_collectively
 
-__all__ = ["TallInput", "check_tall", "SUPPORTED_DTYPES"]
+__all__ = [
+    "TallInput",
+    "check_tall",
+    "check_tall_matrix",
+    "require_finite",
+    "check_work_dtype",
+    "replicated",
+    "SUPPORTED_DTYPES",
+    "DTYPE_CODES",
+    "check_int",
+    "check_number",
+    "check_choice",
+    "lookup",
+]
 
 SUPPORTED_DTYPES = tuple(np.dtype(t) for t in (np.float32, np.float64, np.complex64, np.complex128))
-_CODES = {dt: i for i, dt in enumerate(SUPPORTED_DTYPES)}
+#: Small integer code of each supported dtype, for exchanging dtypes in integer metadata.
+DTYPE_CODES = {dt: i for i, dt in enumerate(SUPPORTED_DTYPES)}
 _FIRST_COMPLEX = 2
 
 
@@ -53,21 +79,16 @@ def check_tall(X_local, comm, name="X_local", *, finite=False, min_rows=0):
         X = np.asarray(X_local)
         if X.ndim not in (1, 2):
             raise ValueError(f"{name} must be 1-D or 2-D (local rows first), got {X.ndim}-D")
-        if X.dtype not in _CODES:
+        if X.dtype not in DTYPE_CODES:
             raise TypeError(
                 f"{name} has unsupported dtype {X.dtype}; use float32, float64, complex64 or complex128")
-        meta[:4] = (X.shape[0], 1 if X.ndim == 1 else X.shape[1], X.ndim, _CODES[X.dtype])
+        meta[:4] = (X.shape[0], 1 if X.ndim == 1 else X.shape[1], X.ndim, DTYPE_CODES[X.dtype])
         if finite and not np.isfinite(X).all():
             raise ValueError(f"{name} contains NaN or Inf")
     except (TypeError, ValueError) as exc:
         err = exc
         meta[4] = 1
-    size = comm.Get_size()
-    allmeta = np.empty((size, 5), dtype=np.int64)
-    if size > 1:
-        comm.Allgather(meta, allmeta)
-    else:
-        allmeta[0] = meta
+    allmeta = allgather_meta(meta, comm)
     if allmeta[:, 4].any():  # every rank sees it: agree on the message
         raise_collectively(err, comm)
     if len(set(allmeta[:, 2].tolist())) > 1 or len(set(allmeta[:, 1].tolist())) > 1:
@@ -82,3 +103,158 @@ def check_tall(X_local, comm, name="X_local", *, finite=False, min_rows=0):
     vector = X.ndim == 1
     X2 = np.ascontiguousarray(X[:, None] if vector else X)
     return TallInput(X2, layout, vector, out_dtype)
+
+
+def check_tall_matrix(X_local, comm, name="X_local", *, tall=True):
+    """Validate a row-distributed matrix with at least one row and one column.
+
+    :func:`check_tall` (one small allgather, errors agreed), then the rules of the QR
+    drivers: a 2-D view with at least one column and, with ``tall=True``, at least as
+    many rows as columns globally.
+
+    NaN/Inf are *not* looked for here: they propagate into the first reduction (a sketch
+    or a Gram matrix) and :func:`require_finite` reports them from there on every rank,
+    without an extra pass over the data.
+
+    Parameters
+    ----------
+    X_local : array_like, shape (n_local, d) or (n_local,)
+    comm : mpi4py.MPI.Comm
+    name : str
+        Argument name used in messages.
+    tall : bool
+        Require ``n >= d``.
+
+    Returns
+    -------
+    X : ndarray, shape (n_local, d)
+        C-contiguous 2-D view of the local rows.
+    layout : Layout
+    out_dtype : type
+        float64, or complex128 if any rank's input is complex.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mpi4py import MPI
+    >>> X, layout, out_dtype = check_tall_matrix(np.ones((5, 2), np.float32), MPI.COMM_SELF)
+    >>> X.shape, layout.n, out_dtype.__name__
+    ((5, 2), 5, 'float64')
+    """
+    X, layout, vector, out_dtype = check_tall(X_local, comm, name, min_rows=1)
+    d = X.shape[1]
+    if d == 0:
+        raise agreed(ValueError(f"{name} has no columns"))
+    if tall and layout.n < d:
+        raise agreed(ValueError(
+            f"{name} must have at least as many rows as columns (got {layout.n} x {d} globally); "
+            "use a rank-revealing method (rcholqr(pivoting=True), cqrrpt) for wide matrices"))
+    return X, layout, out_dtype
+
+
+def require_finite(reduced, name, what="X_local"):
+    """Raise the same ``ValueError`` on every rank if a reduced quantity is not finite.
+
+    ``reduced`` is the result of a reduction, hence the same on every rank: the decision
+    needs no communication. A NaN or Inf in any rank's data reaches it.
+
+    Parameters
+    ----------
+    reduced : array_like
+    name : str
+        What ``reduced`` is (for the message), e.g. ``"the sketch"``.
+    what : str
+        The argument whose data it was reduced from.
+
+    Examples
+    --------
+    >>> require_finite(np.array([1.0, np.inf]), "the sketch", "W_local")
+    Traceback (most recent call last):
+    ...
+    ValueError: W_local contains NaN or Inf on at least one rank (the sketch is not finite)
+    """
+    if not np.isfinite(reduced).all():
+        raise agreed(ValueError(f"{what} contains NaN or Inf on at least one rank ({name} is not finite)"))
+
+
+def check_work_dtype(value, out_dtype=np.float64, name="work_dtype", *, real_only=False):
+    """Storage dtype of the large (row-distributed) factors of an algorithm.
+
+    ``None`` keeps the default ``out_dtype`` (float64, or complex128 for complex data).
+    ``float32`` asks for single-precision storage and products; for complex data the
+    matching complex dtype is used (complex64 for float32). The argument is the same on
+    every rank, so an error is agreed without communication.
+
+    Parameters
+    ----------
+    value : dtype-like or None
+    out_dtype : dtype-like
+        The dtype of the results (real or complex).
+    name : str
+        Argument name used in messages.
+    real_only : bool
+        Accept only float32 and float64 (for real-only algorithms).
+
+    Returns
+    -------
+    numpy.dtype
+
+    Raises
+    ------
+    TypeError
+        On every rank, for a value that is not a supported floating-point dtype.
+
+    Examples
+    --------
+    >>> check_work_dtype(None, np.complex128)
+    dtype('complex128')
+    >>> check_work_dtype("float32", np.complex128)
+    dtype('complex64')
+    >>> check_work_dtype(np.int32, real_only=True, name="basis_dtype")
+    Traceback (most recent call last):
+    ...
+    TypeError: basis_dtype must be float32 or float64, got int32
+    """
+    if value is None:
+        return np.dtype(out_dtype)
+    try:
+        dt = np.dtype(value)
+    except TypeError:
+        raise agreed(TypeError(f"{name} must be a NumPy float dtype, got {value!r}")) from None
+    allowed = SUPPORTED_DTYPES[:_FIRST_COMPLEX] if real_only else SUPPORTED_DTYPES
+    if dt not in allowed:
+        also = "" if real_only else " (or complex)"
+        raise agreed(TypeError(f"{name} must be float32 or float64{also}, got {dt}"))
+    if np.dtype(out_dtype).kind == "c" and dt.kind != "c":
+        dt = np.dtype(np.complex64 if dt == np.float32 else np.complex128)
+    return dt
+
+
+@contextlib.contextmanager
+def replicated():
+    """Context manager: checks of replicated arguments raise agreed errors.
+
+    Inside the block, a ``TypeError`` or ``ValueError`` is marked with
+    :func:`rsketch.mpi.agreed` and re-raised: every rank made the same check on the same
+    value and raises the same error, so no rank is left waiting and entry points print
+    it once. **The block must only check arguments that are the same on every rank**
+    (sizes, options, seeds): a check of local data belongs in
+    :func:`rsketch.mpi.collective_errors`, which communicates.
+
+    Examples
+    --------
+    >>> with replicated():
+    ...     k = check_int(4, "k", minimum=1)
+    ...     orth = check_choice("tsqr", "orth", ("tsqr", "rcholqr"))
+    >>> try:
+    ...     with replicated():
+    ...         check_int(-1, "power_iters", minimum=0)
+    ... except ValueError as exc:
+    ...     print(exc, exc.rsketch_collective)
+    power_iters must be a non-negative integer, got -1 True
+    """
+    try:
+        yield
+    except (TypeError, ValueError) as exc:
+        agreed(exc)
+        raise

@@ -13,6 +13,7 @@ public names and are exempt from the layer order (not from the other rules).
 """
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -36,18 +37,15 @@ LAYERS = [
 # Violations that still exist, each with the change that removes it. Must end empty.
 KNOWN = {
     # rsketch.cli finds solve/eigs by module name until they are entry points
-    "rsketch.cli:20 rsketch names module solvers.cli.solve (dynamic import)",
-    "rsketch.cli:21 rsketch names module solvers.cli.eigs (dynamic import)",
-    # argument checkers in rsketch.arguments
-    "rsketch.lift.masks:27 imports private name _as_count from rsketch.mpi",
+    "rsketch.cli rsketch names module solvers.cli.solve (dynamic import)",
+    "rsketch.cli rsketch names module solvers.cli.eigs (dynamic import)",
     # orth/_common.py split into orth.dense / orth.errors
-    "rsketch.lowrank:20 imports private module rsketch.orth._common from outside rsketch.orth",
-    "rsketch.orth.brgs:27 imports private name _check_column from rsketch.orth.rgs",
+    "rsketch.lowrank imports private module rsketch.orth._common from outside rsketch.orth",
     # BoundSketch and the incremental QR move to rsketch (Sketch.bind, orth.SketchedBasis)
-    "solvers._bound_sketch:15 imports private module rsketch._kernels from outside rsketch",
-    "solvers._small_qr:15 imports private module rsketch._kernels from outside rsketch",
+    "solvers._bound_sketch imports private module rsketch._kernels from outside rsketch",
+    "solvers._small_qr imports private module rsketch._kernels from outside rsketch",
     # one JSON encoder in rsketch.io
-    "solvers.cli.eigs:21 imports private name _jsonable from solvers.cli.common",
+    "solvers.cli.eigs imports private name _jsonable from solvers.cli.common",
 }
 
 
@@ -142,7 +140,9 @@ def test_every_library_module_has_a_layer():
 def test_import_rules():
     found = set()
     for p in library_files():
-        found.update(violations(p.read_text(), module_name(p), p.name == "__init__.py"))
+        # compared without line numbers, so that editing a module does not invalidate KNOWN
+        found.update(re.sub(r":\d+ ", " ", v)
+                     for v in violations(p.read_text(), module_name(p), p.name == "__init__.py"))
     new = sorted(found - KNOWN)
     assert not new, "import rules broken:\n" + "\n".join(new)
     fixed = sorted(KNOWN - found)

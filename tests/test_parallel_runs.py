@@ -60,7 +60,7 @@ def test_cli_demo_on_two_ranks_and_agreed_error():
     assert res.stdout.count("rsketch demo:") == 1          # printed by rank 0 only
     bad = run_mpi(2, ["-m", "rsketch", "demo", "--n", "4096", "--d", "8", "--k", "0"], timeout=120)
     assert bad.returncode != 0
-    assert bad.stderr.count("rsketch: error: k (sketch size) must be positive") == 1, bad.stderr
+    assert bad.stderr.count("rsketch: error: k (sketch size) must be a positive integer") == 1, bad.stderr
 
 
 FAILS_ON_RANK_1 = '''

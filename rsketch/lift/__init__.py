@@ -1,19 +1,20 @@
 """LIFT mask selection on checkpoints: Principal Weights from randomized low-rank analysis.
 
 Read a checkpoint one tensor at a time (:mod:`.checkpoint`), choose its linear-layer
-weights (:mod:`.select`), compute each matrix's Principal-Weight mask with diagnostics
-(:mod:`.masks`, selection in :mod:`.topk`), spread the matrices over MPI ranks
-(:mod:`.distribute`, :mod:`.driver`) and write one mask file (:mod:`.io`). ``rsketch lift``
-is the command-line driver (:mod:`.cli`). See ``docs/lift.md``.
+weights (:mod:`.select`), compute each matrix's Principal-Weight mask (:mod:`.masks`,
+selection in :mod:`.topk`) with diagnostics (:mod:`.diagnostics`), spread the matrices
+over MPI ranks (:mod:`.distribute`, :mod:`.driver`) and write one mask file (:mod:`.io`).
+``rsketch lift`` is the command-line driver (:mod:`.cli`). See ``docs/lift.md``.
 """
 
-from . import checkpoint, distribute, driver, io, masks, select
+from . import checkpoint, diagnostics, distribute, driver, io, masks, select
 from .checkpoint import *  # noqa: F401,F403 - each module's __all__ is the public API
+from .diagnostics import *  # noqa: F401,F403
 from .distribute import *  # noqa: F401,F403
 from .driver import *  # noqa: F401,F403
 from .io import *  # noqa: F401,F403
 from .masks import *  # noqa: F401,F403
 from .select import *  # noqa: F401,F403
 
-__all__ = [*checkpoint.__all__, *select.__all__, *masks.__all__, *io.__all__,
+__all__ = [*checkpoint.__all__, *select.__all__, *masks.__all__, *diagnostics.__all__, *io.__all__,
            *distribute.__all__, *driver.__all__]

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..arguments import check_choice
+
 __all__ = ["TensorInfo", "Checkpoint", "open_checkpoint", "upcast"]
 
 # Storage dtypes the readers upcast; everything else (integers, bool) is not a weight.
@@ -66,8 +68,8 @@ def upcast(array, name="tensor", dtype=None):
     dt = array.dtype
     if not (dt in (np.float16, np.float32, np.float64) or dt.name == "bfloat16"):
         raise TypeError(f"{name} has dtype {dt}; only floating-point weights can be read")
-    if dtype is not None and np.dtype(dtype) not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    if dtype is not None:
+        check_choice(np.dtype(dtype).name, "dtype", ("float32", "float64"))
     if dt == np.float64:
         return array
     target = np.float32 if dtype is None else np.dtype(dtype)

@@ -12,8 +12,10 @@ rank 0 writes the mask file and the JSON report (atomically). A progress bar sho
 
 from __future__ import annotations
 
+from ..arguments import check_number
+from ..io import write_json, write_on_root
 from ..mpi import agreed, get_comm, raise_collectively
-from .io import MASK_FORMATS, mask_drift, save_masks, write_json_atomic
+from .io import MASK_FORMATS, mask_drift, save_masks
 from .masks import DEFAULT_POWER_ITERS, METHODS
 
 
@@ -71,19 +73,8 @@ def _check(args):
         raise ValueError("give one of --lora-rank, --density, --k")
     if not args.out and not args.report:
         raise ValueError("nothing to write: give --out and/or --report")
-    if args.max_matrix_mb is not None and args.max_matrix_mb <= 0:
-        raise ValueError(f"--max-matrix-mb must be positive, got {args.max_matrix_mb}")
-
-
-def _write_on_root(comm, write):
-    """Rank 0 writes; a failure (e.g. unwritable directory) is raised on every rank."""
-    err = None
-    if comm.Get_rank() == 0:
-        try:
-            write()
-        except OSError as exc:
-            err = ValueError(f"cannot write output: {exc}")
-    raise_collectively(err, comm)
+    if args.max_matrix_mb is not None:  # inf is allowed: every matrix on one rank
+        check_number(args.max_matrix_mb, "--max-matrix-mb", minimum=0, open_low=True, finite=False)
 
 
 def _compare(args, comm):
@@ -104,7 +95,7 @@ def _compare(args, comm):
             if names:
                 print(f"  {label}: {', '.join(names)}")
     if args.report:
-        _write_on_root(comm, lambda: write_json_atomic(args.report, drift.as_dict()))
+        write_on_root(comm, lambda: write_json(args.report, drift.as_dict()))
     return 0
 
 
@@ -129,11 +120,11 @@ def run(args):
     if comm.Get_rank() == 0:
         report = res.as_dict()
     if args.out:
-        _write_on_root(comm, lambda: save_masks(args.out, res.masks(), fmt=args.fmt,
-                                                metadata={**res.settings,
-                                                          "checkpoint": res.checkpoint}))
+        write_on_root(comm, lambda: save_masks(args.out, res.masks(), fmt=args.fmt,
+                                               metadata={**res.settings,
+                                                         "checkpoint": res.checkpoint}))
     if args.report:
-        _write_on_root(comm, lambda: write_json_atomic(args.report, report))
+        write_on_root(comm, lambda: write_json(args.report, report))
     if comm.Get_rank() == 0:
         _print_summary(res, report, args)
     return 0

@@ -4,6 +4,10 @@ Every rank opens the checkpoint (headers only) and computes the same :class:`Wor
 Each rank then reads and analyses only its own matrices; groups row-distribute the
 matrices too large for one rank; errors are agreed once per phase; rank 0 receives every
 mask (buffer-based ``Send``/``Recv`` of the index arrays, in plan order) and the reports.
+
+Collectives go through :mod:`rsketch.mpi`. The ``Send``/``Recv`` of the masks are
+this algorithm's own point-to-point messages (a transfer in plan order from each owner
+to rank 0), so they stay here.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from mpi4py import MPI
 
-from ..mpi import Layout, agreed, get_comm, raise_collectively
+from ..mpi import Layout, gather_objects, get_comm, max_over_ranks, raise_collectively, sub_communicator
 from .checkpoint import open_checkpoint
 from .distribute import plan_work
-from .masks import DEFAULT_POWER_ITERS, MatrixReport, analyze_matrix, resolve_k
+from .diagnostics import MatrixReport, analyze_matrix
+from .masks import DEFAULT_POWER_ITERS, resolve_k
 from .select import select_matrices
 
 __all__ = ["LiftResult", "compute_masks"]
@@ -183,8 +188,7 @@ def compute_masks(checkpoint, rank, *, k=None, density=None, lora_rank=None, lar
 
     # phase 2: large matrices, row-distributed over a group that reads only its rows
     if plan.group_size:
-        sub = comm.Split(int(plan.color[me]), me)
-        try:
+        with sub_communicator(comm, int(plan.color[me]), me) as sub:
             for i in group_work:
                 local_err, W = None, None
                 try:
@@ -206,8 +210,6 @@ def compute_masks(checkpoint, rank, *, k=None, density=None, lora_rank=None, lar
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix_str(names[i][-40:], refresh=False)
-        finally:
-            sub.Free()
         if bar is not None:
             bar.close()
     raise_collectively(err, comm)
@@ -216,8 +218,7 @@ def compute_masks(checkpoint, rank, *, k=None, density=None, lora_rank=None, lar
     ckpt.close()
 
     reports = _gather(done, plan, comm)
-    seconds = comm.allreduce(time.perf_counter() - t_start, op=MPI.MAX) if size > 1 \
-        else time.perf_counter() - t_start
+    seconds = max_over_ranks(time.perf_counter() - t_start, comm)
     return LiftResult(reports=reports, settings=settings, checkpoint=str(checkpoint),
                       format=ckpt.format, ranks=size, seconds=seconds,
                       excluded=excluded if me == 0 else [])
@@ -228,7 +229,7 @@ def _gather(done, plan, comm):
     me, size = comm.Get_rank(), comm.Get_size()
     if size == 1:
         return [done[i] for i in range(len(plan.names))]
-    meta = comm.gather({i: _without_indices(r) for i, r in done.items()}, root=0)
+    meta = gather_objects({i: _without_indices(r) for i, r in done.items()}, comm, root=0)
     for i in range(len(plan.names)):  # sources send in plan order; rank 0 receives in it
         src = int(plan.owner[i])
         if src == 0:

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from .masks import indices_to_mask, jaccard
+from ..arguments import check_choice
+from ..io import atomic_write, json_default, write_json
+from .diagnostics import jaccard
+from .masks import indices_to_mask
 
 __all__ = ["MASK_FORMATS", "save_masks", "load_masks", "load_settings", "mask_drift", "MaskDrift",
            "write_json_atomic"]
@@ -30,40 +31,8 @@ MASK_FORMATS = ("bool", "int32", "int64")
 _META_KEY = "rsketch.lift"
 
 
-def _atomic(path, write):
-    """Call ``write(tmp_path)``, then rename over ``path``; the temp file never survives."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        umask = os.umask(0)  # mkstemp makes the file private; give it the usual mode
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def write_json_atomic(path, payload):
-    """Write ``payload`` as indented JSON to ``path`` atomically (temp file + rename)."""
-    def write(tmp):
-        with open(tmp, "w") as fh:
-            json.dump(payload, fh, indent=2, default=_json_default)
-            fh.write("\n")
-    return _atomic(path, write)
-
-
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+# Atomic writing and the JSON encoder are rsketch.io's; the old public name stays.
+write_json_atomic = write_json
 
 
 def _as_entry(name, value):
@@ -111,8 +80,7 @@ def save_masks(path, masks, fmt="bool", metadata=None):
     """
     from safetensors.numpy import save_file
 
-    if fmt not in MASK_FORMATS:
-        raise ValueError(f"fmt must be one of {MASK_FORMATS}, got {fmt!r}")
+    check_choice(fmt, "fmt", MASK_FORMATS)
     tensors, shapes = {}, {}
     for name, value in masks.items():
         shape, idx = _as_entry(name, value)
@@ -125,8 +93,8 @@ def save_masks(path, masks, fmt="bool", metadata=None):
                                  "indices cannot address it; use fmt='int64'")
             tensors[name] = np.ascontiguousarray(idx, dtype=fmt)
     meta = {_META_KEY: json.dumps({"format": fmt, "shapes": shapes, "settings": metadata or {}},
-                                  default=_json_default)}
-    return _atomic(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+                                  default=json_default)}
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 
 def _read_mask_file(path):

@@ -1,4 +1,4 @@
-r"""LIFT mask selection: Principal Weights, baselines and per-matrix diagnostics.
+r"""LIFT mask selection: the Principal Weights of a matrix.
 
 LIFT (Liu et al., ICML 2025, arXiv:2506.00772) fine-tunes only the *Principal Weights* of
 a weight matrix :math:`W \in \mathbb{R}^{m \times n}`: the :math:`k` entries of largest
@@ -12,22 +12,22 @@ Number of entries :math:`k` (:func:`resolve_k`), exactly one of
 * ``density``: :math:`k = \lfloor \rho\, m n + 1/2 \rfloor`, at least 1;
 * ``lora_rank``: LIFT's LoRA-equivalent rule :math:`k = \min((m + n)\, r_{LoRA},\, m n)`,
   the number of trainable parameters of a rank-:math:`r_{LoRA}` LoRA adapter.
+
+The baselines (magnitude and random masks), the overlap of two masks and the per-matrix
+report are in :mod:`rsketch.lift.diagnostics`; their old names here still work.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from mpi4py import MPI
 
-from .. import rng
-from ..mpi import _as_count, agreed, allreduce_sum, get_comm
+from ..mpi import agreed, allreduce_sum, get_comm
 from ..orth import tsqr
-from ..validation import check_tall
-from .topk import TopK, block_rows, merge_over_ranks, top_k_indices
+from ..validation import check_choice, check_int, check_number, check_tall, replicated
+from .topk import merge_over_ranks, top_k_indices
 
 __all__ = [
     "METHODS",
@@ -38,12 +38,7 @@ __all__ = [
     "principal_weights",
     "principal_indices",
     "mask_from_factors",
-    "magnitude_indices",
-    "random_indices",
-    "jaccard",
     "indices_to_mask",
-    "MatrixReport",
-    "analyze_matrix",
 ]
 
 METHODS = ("rsvd", "svd")
@@ -53,16 +48,9 @@ METHODS = ("rsvd", "svd")
 DEFAULT_POWER_ITERS = 6
 #: Smallest default oversampling: the sketch has ``rank + max(rank, 128)`` columns.
 DEFAULT_MIN_OVERSAMPLE = 128
-_RANDOM_MASK_STREAM = 101  # RandomStream purpose of the random baseline (not a sketch)
 
 
 # ---------------------------------------------------------------------------- k rules
-
-
-def _positive_int(value, name):
-    if _as_count(value, name) < 1:  # TypeError for non-integers, ValueError below zero
-        raise ValueError(f"{name} must be positive, got {value}")
-    return int(value)
 
 
 def resolve_k(shape, *, k=None, density=None, lora_rank=None):
@@ -97,26 +85,18 @@ def resolve_k(shape, *, k=None, density=None, lora_rank=None):
                          + (f" (got {', '.join(given)})" if given else ""))
     size = m * n
     if k is not None:
-        k = _positive_int(k, "k")
+        k = check_int(k, "k", minimum=1)
         if k > size:
             raise ValueError(f"k = {k} exceeds the {m} x {n} = {size} entries of the matrix")
         return k
     if density is not None:
-        if isinstance(density, (bool, np.bool_)) or not isinstance(density, (int, float, np.number)):
-            raise TypeError(f"density must be a number, got {type(density).__name__}")
-        if not 0.0 < float(density) <= 1.0:
-            raise ValueError(f"density must be in (0, 1], got {density}")
-        return max(1, min(size, math.floor(float(density) * size + 0.5)))
-    lora_rank = _positive_int(lora_rank, "lora_rank")
+        density = check_number(density, "density", minimum=0, open_low=True, maximum=1)
+        return max(1, min(size, math.floor(density * size + 0.5)))
+    lora_rank = check_int(lora_rank, "lora_rank", minimum=1)
     return min((m + n) * lora_rank, size)
 
 
 # ------------------------------------------------------------------- low-rank factors
-
-
-def _check_method(method):
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
 
 def low_rank_factors(W_local, rank, *, method="rsvd", oversample=None,
@@ -156,11 +136,11 @@ def low_rank_factors(W_local, rank, *, method="rsvd", oversample=None,
     :math:`W` up to rounding.
     """
     comm = get_comm(comm)
-    _check_method(method)
+    check_choice(method, "method", METHODS)
     W = np.asarray(W_local)
     n = W.shape[1]
     m = allreduce_sum(W.shape[0], comm) if comm.Get_size() > 1 else W.shape[0]
-    r = min(_positive_int(rank, "rank"), m, n)
+    r = min(check_int(rank, "rank", minimum=1), m, n)
     if method == "svd" or r == min(m, n):
         # A full-rank "approximation" is W itself: no sketch can do better than LAPACK.
         W64 = W.astype(np.float64, copy=False)
@@ -222,17 +202,12 @@ def mask_from_factors(U_local, s, Vt, k, largest=True, *, row_offset=0, comm=Non
     return merge_over_ranks(*top, k, bool(largest), comm)[1]
 
 
-def _squared_norm(W):
-    """Sum of squares in float64, by row blocks (no float64 copy of a float32 matrix)."""
-    step = block_rows(W.shape[1])
-    total = 0.0
-    for r0 in range(0, W.shape[0], step):
-        blk = W[r0:r0 + step].astype(np.float64, copy=False)
-        total += float(np.vdot(blk, blk))
-    return total
+def validated_matrix(W_local, comm, name):
+    """A real, finite, row-distributed 2-D matrix: ``(W, layout)``, errors agreed.
 
-
-def _validated(W_local, comm, name):
+    :func:`rsketch.validation.check_tall` (one small allgather) plus LIFT's rules: 2-D,
+    real (float32 or float64), at least one column.
+    """
     X, layout, vector, out_dtype = check_tall(W_local, comm, name, finite=True, min_rows=1)
     if vector:  # check_tall has agreed on the dimension, the dtype kind and the columns
         raise agreed(ValueError(f"{name} must be a 2-D matrix, got 1-D"))
@@ -261,13 +236,11 @@ def principal_indices(W_local, rank, *, k=None, density=None, lora_rank=None, la
     >>> idx = principal_indices(W, 8, density=0.05, comm=MPI.COMM_SELF)   # doctest: +SKIP
     """
     comm = get_comm(comm)
-    W, layout = _validated(W_local, comm, "W")
-    try:
+    W, layout = validated_matrix(W_local, comm, "W")
+    with replicated():
         kk = resolve_k((layout.n, W.shape[1]), k=k, density=density, lora_rank=lora_rank)
-        _check_method(method)
-        _positive_int(rank, "rank")
-    except (TypeError, ValueError) as exc:
-        raise agreed(exc) from None
+        check_choice(method, "method", METHODS)
+        check_int(rank, "rank", minimum=1)
     U, s, Vt = low_rank_factors(W, rank, method=method, oversample=oversample,
                                 power_iters=power_iters, seed=seed, comm=comm)
     return mask_from_factors(U, s, Vt, kk, largest, row_offset=layout.start, comm=comm)
@@ -332,53 +305,6 @@ def principal_weights(W, rank, *, k=None, density=None, lora_rank=None, largest=
     return idx if return_indices else indices_to_mask(idx, np.shape(W))
 
 
-def magnitude_indices(W_local, k, largest=True, comm=None):
-    """Baseline: flat indices of the ``k`` largest (or smallest) ``|W|`` (sorted, replicated).
-
-    The same deterministic selection as :func:`principal_indices`, on ``W`` itself.
-    """
-    comm = get_comm(comm)
-    W, layout = _validated(W_local, comm, "W")
-    top = top_k_indices(W, k, largest, row_offset=layout.start)
-    return merge_over_ranks(*top, k, largest, comm)[1]
-
-
-def random_indices(shape, k, seed=0):
-    """Baseline: ``k`` distinct flat indices drawn uniformly (sorted).
-
-    Every entry gets a uniform key from a Philox stream addressed by its flat index, and
-    the ``k`` largest keys win (a uniformly random ``k``-subset). Streamed by row blocks
-    through :class:`~rsketch.lift.topk.TopK`, so the memory is ``O(k + block)``; the
-    same on every rank and every run.
-    """
-    m, n = (int(s) for s in shape)
-    stream = rng.RandomStream(seed, purpose=_RANDOM_MASK_STREAM)
-    top = TopK(int(k))
-    step = block_rows(n)
-    for r0 in range(0, m, step):
-        r1 = min(m, r0 + step)
-        top.push(stream.uniforms(r0, r1, n), r0 * n)
-    return top.indices
-
-
-def jaccard(a, b):
-    """Jaccard overlap :math:`|A \\cap B| / |A \\cup B|` of two masks.
-
-    ``a`` and ``b`` are boolean masks of the same shape or sorted arrays of distinct flat
-    indices. Two empty sets have overlap 1.
-    """
-    a, b = np.asarray(a), np.asarray(b)
-    if a.dtype == bool or b.dtype == bool:
-        if a.shape != b.shape:
-            raise ValueError(f"masks have different shapes {a.shape} and {b.shape}")
-        inter = np.count_nonzero(a & b)
-        union = np.count_nonzero(a | b)
-    else:
-        inter = np.intersect1d(a, b, assume_unique=True).shape[0]
-        union = a.shape[0] + b.shape[0] - inter
-    return 1.0 if union == 0 else inter / union
-
-
 def indices_to_mask(indices, shape):
     """Boolean mask of ``shape`` that is ``True`` at the flat ``indices``."""
     mask = np.zeros(int(np.prod(shape)), dtype=bool)
@@ -386,150 +312,15 @@ def indices_to_mask(indices, shape):
     return mask.reshape(shape)
 
 
-# ------------------------------------------------------------------------- diagnostics
+# Baselines and report moved to .diagnostics (which imports this module, so they are
+# looked up on first use, PEP 562): `from rsketch.lift.masks import jaccard` keeps working.
+_MOVED_TO_DIAGNOSTICS = frozenset(
+    {"magnitude_indices", "random_indices", "jaccard", "MatrixReport", "analyze_matrix", "_squared_norm"})
 
 
-@dataclass
-class MatrixReport:
-    """The mask of one matrix and what was measured on it (one entry of the JSON report).
+def __getattr__(name):
+    if name in _MOVED_TO_DIAGNOSTICS:
+        from . import diagnostics
 
-    Attributes
-    ----------
-    name : str
-    shape : tuple (m, n)
-    rank : int
-        Rank of the approximation actually used (clipped to ``min(m, n)``).
-    k : int
-        Number of selected entries; ``density = k / (m n)``.
-    method : str
-    largest : bool
-    spectrum_head : list of float
-        The first singular values (estimates for ``method="rsvd"``).
-    frobenius_norm : float
-    stable_rank : float
-        :math:`\\|W\\|_F^2 / \\sigma_1^2`.
-    energy : float
-        Fraction of :math:`\\|W\\|_F^2` captured by rank ``rank``:
-        :math:`\\sum_{i \\le r} \\sigma_i^2 / \\|W\\|_F^2`.
-    jaccard_magnitude : float
-        Overlap with the plain magnitude mask (top-``k`` of ``|W|``).
-    jaccard_random : float
-        Overlap with a uniformly random mask of ``k`` entries (about ``d/(2-d)``).
-    jaccard_exact : float or None
-        Overlap of the randomized mask with the exact-SVD mask (``exact=True`` only).
-    seconds : float
-        Wall time of the analysis (max over the ranks that did it).
-    ranks : int
-        Number of ranks the matrix was row-distributed over.
-    indices : ndarray
-        Sorted flat indices of the mask (not part of :meth:`as_dict`).
-    """
-
-    name: str
-    shape: tuple
-    rank: int
-    k: int
-    method: str
-    largest: bool
-    spectrum_head: list
-    frobenius_norm: float
-    stable_rank: float
-    energy: float
-    jaccard_magnitude: float
-    jaccard_random: float
-    jaccard_exact: float | None = None
-    seconds: float = 0.0
-    ranks: int = 1
-    dtype: str = ""
-    indices: np.ndarray = field(default=None, repr=False)
-
-    @property
-    def density(self):
-        return self.k / (self.shape[0] * self.shape[1])
-
-    def as_dict(self):
-        """JSON-ready dict (without the indices)."""
-        d = asdict(self)
-        d.pop("indices")
-        d["shape"] = list(self.shape)
-        d["density"] = self.density
-        return d
-
-
-def analyze_matrix(W_local, rank, *, k=None, density=None, lora_rank=None, largest=True,
-                   method="rsvd", oversample=None, power_iters=DEFAULT_POWER_ITERS, seed=0,
-                   exact=False, head=8, name="W", comm=None):
-    r"""Principal-weight mask of a (row-distributed) matrix with its diagnostics.
-
-    Parameters are those of :func:`principal_weights`, plus:
-
-    exact : bool
-        Also compute the exact-SVD mask and report its overlap with the randomized one
-        (``jaccard_exact``); costs a full SVD.
-    head : int
-        Number of leading singular values to report.
-    name : str
-        Name stored in the report.
-    comm : mpi4py.MPI.Comm, optional
-        ``W_local`` holds this rank's rows; ``None`` means ``MPI.COMM_WORLD``.
-
-    Returns
-    -------
-    MatrixReport
-        Identical on every rank of ``comm`` (except ``seconds``, which is the maximum).
-
-    Notes
-    -----
-    Communication on :math:`p > 1` ranks: the validation, the randomized SVD's own
-    reductions, one ``Allreduce`` for :math:`\|W\|_F^2` and, for each mask (principal,
-    magnitude, exact), one ``Allgather`` of counts and two ``Allgatherv`` of candidates.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from mpi4py import MPI
-    >>> from rsketch.lift import analyze_matrix
-    >>> W = np.random.default_rng(0).standard_normal((64, 48))
-    >>> rep = analyze_matrix(W, 8, density=0.05, method="svd", comm=MPI.COMM_SELF)
-    >>> rep.k, round(rep.stable_rank, 1) > 1
-    (154, True)
-    """
-    comm = get_comm(comm)
-    t0 = time.perf_counter()
-    W, layout = _validated(W_local, comm, name)
-    shape = (layout.n, W.shape[1])
-    try:
-        kk = resolve_k(shape, k=k, density=density, lora_rank=lora_rank)
-        _check_method(method)
-        _positive_int(rank, "rank")
-        head = _positive_int(head, "head")
-    except (TypeError, ValueError) as exc:
-        raise agreed(exc) from None
-    largest = bool(largest)
-    U, s, Vt = low_rank_factors(W, rank, method=method, oversample=oversample,
-                                power_iters=power_iters, seed=seed, comm=comm)
-    idx = mask_from_factors(U, s, Vt, kk, largest, row_offset=layout.start, comm=comm)
-    del U, Vt
-    fro2 = allreduce_sum(_squared_norm(W), comm)
-    mag = magnitude_indices(W, kk, largest, comm)
-    rand = random_indices(shape, kk, seed)
-    j_exact = None
-    if exact:
-        if method == "svd":
-            j_exact = 1.0
-        else:
-            Ue, se, Vte = low_rank_factors(W, rank, method="svd", comm=comm)
-            j_exact = jaccard(idx, mask_from_factors(Ue, se, Vte, kk, largest,
-                                                     row_offset=layout.start, comm=comm))
-            del Ue, Vte
-    r = s.shape[0]
-    seconds = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX) if comm.Get_size() > 1 \
-        else time.perf_counter() - t0
-    return MatrixReport(
-        name=name, shape=shape, rank=int(r), k=kk, method=method, largest=largest,
-        spectrum_head=[float(x) for x in s[:head]],
-        frobenius_norm=math.sqrt(fro2),
-        stable_rank=fro2 / float(s[0]) ** 2 if s[0] > 0 else 0.0,
-        energy=float(np.sum(s.astype(np.float64) ** 2)) / fro2 if fro2 > 0 else 0.0,
-        jaccard_magnitude=jaccard(idx, mag), jaccard_random=jaccard(idx, rand),
-        jaccard_exact=j_exact, seconds=seconds, ranks=comm.Get_size(), indices=idx)
+        return getattr(diagnostics, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

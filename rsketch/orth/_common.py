@@ -14,9 +14,9 @@ import scipy.linalg.blas as _blas
 import scipy.linalg.lapack as _lapack
 import scipy.sparse as _sparse
 
-from ..mpi import agreed, allreduce_inplace
+from ..mpi import agreed, fused_allreduce  # fused_allreduce: re-exported for the drivers
 from ..sketch import Sketch, SparseSign
-from ..validation import check_tall
+from ..validation import check_tall_matrix, check_work_dtype, require_finite
 
 __all__ = [
     "BreakdownError",
@@ -56,22 +56,10 @@ def ct(A):
 # ------------------------------------------------------------------------ validation
 
 
-def check_input(X_local, comm, name="X_local", *, tall=True):
-    """Validate a row-distributed matrix (one small allgather) and agree on errors.
-
-    Returns ``(X, layout, out_dtype)`` with ``X`` 2-D. NaN/Inf are *not* looked for
-    here: they propagate into the first reduction (sketch or Gram matrix) and are
-    reported from there on every rank without an extra pass over the data.
-    """
-    X, layout, vector, out_dtype = check_tall(X_local, comm, name, min_rows=1)
-    d = X.shape[1]
-    if d == 0:
-        raise agreed(ValueError(f"{name} has no columns"))
-    if tall and layout.n < d:
-        raise agreed(ValueError(
-            f"{name} must have at least as many rows as columns (got {layout.n} x {d} globally); "
-            "use a rank-revealing method (rcholqr(pivoting=True), cqrrpt) for wide matrices"))
-    return X, layout, out_dtype
+# One copy of each check lives in rsketch.validation (require_finite is imported from
+# there too); the old names stay for the drivers.
+check_input = check_tall_matrix
+work_dtype_for = check_work_dtype
 
 
 def fortran_copy(X, dtype):
@@ -84,31 +72,6 @@ def fortran_copy(X, dtype):
     for lo in range(0, X.shape[0], 1024):
         out[lo:lo + 1024] = X[lo:lo + 1024]
     return out
-
-
-def require_finite(reduced, name, what="X_local"):
-    """Raise the same ValueError on every rank if a reduced quantity is not finite."""
-    if not np.isfinite(reduced).all():
-        raise agreed(ValueError(f"{what} contains NaN or Inf on at least one rank ({name} is not finite)"))
-
-
-def work_dtype_for(work_dtype, out_dtype):
-    """Storage dtype of the high-dimensional factors.
-
-    ``None`` keeps the default (float64, or complex128 for complex data); ``float32``
-    asks for single-precision storage and products, complex data then uses complex64.
-    """
-    if work_dtype is None:
-        return np.dtype(out_dtype)
-    try:
-        dt = np.dtype(work_dtype)
-    except TypeError:
-        raise agreed(TypeError(f"work_dtype must be a NumPy float dtype, got {work_dtype!r}")) from None
-    if dt not in (np.float32, np.float64, np.complex64, np.complex128):
-        raise agreed(TypeError(f"work_dtype must be float32 or float64 (or complex), got {dt}"))
-    if np.dtype(out_dtype).kind == "c" and dt.kind != "c":
-        dt = np.dtype(np.complex64 if dt == np.float32 else np.complex128)
-    return dt
 
 
 # -------------------------------------------------------------------------- sketches
@@ -176,33 +139,6 @@ class LocalSketch:
             return self.sketch.apply_local(X, self.layout.start, layout=self.layout)
         Z = cached @ X
         return Z.astype(np.complex128 if np.iscomplexobj(Z) else np.float64, copy=False)
-
-
-# ------------------------------------------------------------------------ reductions
-
-
-def fused_allreduce(parts, comm):
-    """Sum several local arrays over ``comm`` in **one** ``Allreduce``.
-
-    The parts are packed into one contiguous buffer of their common dtype, reduced with
-    :func:`rsketch.mpi.allreduce_inplace`, and unpacked. Returns the reduced arrays (new
-    arrays, the inputs are not modified). This is how a sketch and a norm (or several
-    sketches) cost a single synchronization.
-    """
-    parts = [np.asarray(p) for p in parts]
-    dtype = np.result_type(*parts)
-    sizes = [p.size for p in parts]
-    buf = np.empty(sum(sizes), dtype=dtype)
-    pos = 0
-    for p, s in zip(parts, sizes):
-        buf[pos:pos + s] = p.ravel()
-        pos += s
-    allreduce_inplace(buf, comm)
-    out, pos = [], 0
-    for p, s in zip(parts, sizes):
-        out.append(buf[pos:pos + s].reshape(p.shape))
-        pos += s
-    return out
 
 
 # ------------------------------------------------------------------- dense kernels

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..mpi import agreed, get_comm
+from ..validation import check_choice, check_int, replicated
 from ._common import (
     BreakdownError,
     LocalSketch,
@@ -24,7 +25,7 @@ from ._common import (
     right_solve,
     work_dtype_for,
 )
-from .rgs import RGS_SKETCH_FACTOR, _check_column, rgs_step
+from .rgs import RGS_SKETCH_FACTOR, check_column, rgs_step
 from .sketched_basis import SketchedBasis
 
 __all__ = ["brgs", "INTRA_BLOCK"]
@@ -96,12 +97,9 @@ def brgs(W_local, block_size, sketch=None, comm=None, *, intra="rcholqr", work_d
     comm = get_comm(comm)
     W, layout, out_dtype = check_input(W_local, comm, "W_local")
     m = W.shape[1]
-    if isinstance(block_size, (bool, np.bool_)) or not isinstance(block_size, (int, np.integer)):
-        raise agreed(TypeError(f"block_size must be a positive integer, got {type(block_size).__name__}"))
-    if block_size < 1:
-        raise agreed(ValueError(f"block_size must be positive, got {block_size}"))
-    if intra not in INTRA_BLOCK:
-        raise agreed(ValueError(f"intra must be one of {INTRA_BLOCK}, got {intra!r}"))
+    with replicated():
+        block_size = check_int(block_size, "block_size", minimum=1)
+        check_choice(intra, "intra", INTRA_BLOCK)
     sketch = default_sketch(m, RGS_SKETCH_FACTOR) if sketch is None else check_sketch(sketch, m)
     wdt = work_dtype_for(work_dtype, out_dtype)
     theta = LocalSketch(sketch, layout, cache=True)
@@ -146,6 +144,6 @@ def _intra_rgs(Q, R, a, b, theta, comm):
     block = SketchedBasis(theta.k, b - a, Sp.dtype)
     for j in range(a, b):
         st = rgs_step(Q[:, a:j], block, Q[:, j], Sp[:, j - a], theta, comm, out=Q[:, j])
-        _check_column(st, j, "brgs")
+        check_column(st, j, "brgs")
         R[a:j + 1, j] = st.r
     return block.S

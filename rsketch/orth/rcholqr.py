@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..mpi import agreed, get_comm
+from ..validation import check_choice, replicated
 from ._common import (
     BreakdownError,
     LocalSketch,
@@ -138,8 +139,8 @@ def rcholqr(X_local, sketch=None, comm=None, *, reorth=False, pivoting=False, va
     3
     """
     comm = get_comm(comm)
-    if variant not in VARIANTS:
-        raise agreed(ValueError(f"variant must be one of {VARIANTS}, got {variant!r}"))
+    with replicated():
+        check_choice(variant, "variant", VARIANTS)
     if variant == "column" and pivoting:
         raise agreed(ValueError("variant='column' has no pivoting; use variant='direct' with pivoting=True"))
     if reduced and reorth:

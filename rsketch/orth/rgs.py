@@ -24,7 +24,6 @@ from ._common import (
     LocalSketch,
     check_input,
     check_sketch,
-    ct,
     default_sketch,
     fortran_copy,
     fused_allreduce,
@@ -194,12 +193,12 @@ def rgs(W_local, sketch=None, comm=None, *, work_dtype=None):
     basis = SketchedBasis(sketch.k, m, P.dtype)
     for j in range(m):
         st = rgs_step(Q[:, :j], basis, Q[:, j], P[:, j], theta, comm, out=Q[:, j])
-        _check_column(st, j, "rgs")
+        check_column(st, j, "rgs")
         R[:j + 1, j] = st.r
     return Q, R, np.array(basis.S)
 
 
-def _check_column(st, j, name):
+def check_column(st, j, name):
     """Agreed breakdown test after a column step (all quantities are replicated)."""
     rjj = st.r[-1].real
     if not np.isfinite(rjj):

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from mpi4py import MPI
 
-from ..mpi import agreed, get_comm
+from ..mpi import Layout, agreed, allgather_rows, get_comm
 from ..validation import check_tall
 
 __all__ = ["tsqr"]
@@ -56,15 +55,9 @@ def tsqr(X_local, comm=None):
     d = X.shape[1]
     Qi, Ri = np.linalg.qr(np.asarray(X, dtype=out_dtype), mode="reduced")
     ri = Ri.shape[0]
-    size = comm.Get_size()
-    if size == 1:
-        stack, counts = Ri, np.array([ri])
-    else:
-        counts = np.minimum(layout.counts, d)      # rows of each rank's R, known everywhere
-        stack = np.empty((int(counts.sum()), d), dtype=Ri.dtype)
-        offs = np.concatenate(([0], np.cumsum(counts)[:-1])) * d
-        comm.Allgatherv(np.ascontiguousarray(Ri),
-                        [stack, counts * d, offs, MPI._typedict[Ri.dtype.char]])
+    # Rank r's R has min(counts[r], d) rows, known everywhere: the layout of the stack.
+    stacked = Layout(None, comm, counts=np.minimum(layout.counts, d))
+    stack = allgather_rows(Ri, stacked)
     if not np.isfinite(stack).all():       # NaN/Inf on any rank reach every rank's stack
         raise agreed(ValueError("X_local contains NaN or Inf on at least one rank (TSQR's R is not finite)"))
     Qh, R = np.linalg.qr(stack, mode="reduced")
@@ -74,5 +67,4 @@ def tsqr(X_local, comm=None):
     absd = np.abs(d)
     phase = np.where(absd > 0, d / np.where(absd > 0, absd, 1), 1)
     R = phase.conj()[:, None] * R
-    lo = int(counts[: comm.Get_rank()].sum())
-    return Qi @ (Qh[lo:lo + ri] * phase), R
+    return Qi @ (Qh[stacked.start:stacked.start + ri] * phase), R

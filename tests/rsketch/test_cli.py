@@ -35,4 +35,4 @@ def test_unknown_command_and_agreed_error(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["frobnicate"])
     assert main(["demo", "--n", "64", "--d", "4", "--k", "0"]) == 1
-    assert "k (sketch size) must be positive" in capsys.readouterr().err
+    assert "k (sketch size) must be a positive integer" in capsys.readouterr().err

@@ -7,7 +7,7 @@ import pytest
 from mpi4py import MPI
 
 import rsketch as rs
-import rsketch.orth._common as common
+import rsketch.mpi as mpi
 from rsketch.testing.matrices import parametric_family, prescribed_cond
 from rsketch.orth import BreakdownError, SketchedBasis, cgs, rgs_step
 from rsketch.orth._common import LocalSketch
@@ -19,13 +19,13 @@ SELF = MPI.COMM_SELF
 def count_reductions(monkeypatch):
     """Count the data reductions (every fused Allreduce goes through allreduce_inplace)."""
     calls = []
-    real = common.allreduce_inplace
+    real = mpi.allreduce_inplace
 
     def counting(buf, comm, op=None):
         calls.append(buf.size)
         return real(buf, comm, op)
 
-    monkeypatch.setattr(common, "allreduce_inplace", counting)
+    monkeypatch.setattr(mpi, "allreduce_inplace", counting)
     return calls
 
 
