@@ -59,12 +59,25 @@ def collect():
     return facts
 
 
+def warm_up():
+    """Compile rsketch's numba kernels, then those of packages in the ``rsketch.warm_up`` group."""
+    from importlib.metadata import entry_points
+
+    from ._kernels import warm_up as kernels
+
+    kernels()
+    for ep in sorted(entry_points(group="rsketch.warm_up"), key=lambda e: e.name):
+        try:
+            fn = ep.load()
+        except ModuleNotFoundError:
+            continue                 # an optional package that is not installed
+        fn()
+
+
 def run(args):
     from .mpi import print0
 
     if args.warm_up:
-        from ._kernels import warm_up
-
         warm_up()
     width = 14
     for key, value in collect().items():

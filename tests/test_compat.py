@@ -56,3 +56,19 @@ def test_from_old_path_import_statement():
     from solvers.petsc import layout_of  # noqa: F401
     from solvers.problems import PROBLEMS  # noqa: F401
     assert "convdiff3d" in PROBLEMS and ORTHO == ("cgs", "cgs2", "mgs")
+
+
+def test_solvers_registers_its_commands_and_warm_up():
+    """``rsketch solve``/``eigs`` come from solvers' entry points: rsketch never imports solvers."""
+    from importlib.metadata import entry_points
+
+    import rsketch.cli
+    import solvers.cli.eigs
+    import solvers.cli.solve
+    import solvers.warm_up
+
+    cmds = rsketch.cli.commands()
+    assert list(cmds)[:3] == ["info", "demo", "lift"]
+    assert cmds["solve"] is solvers.cli.solve and cmds["eigs"] is solvers.cli.eigs
+    warm = {ep.name: ep.load() for ep in entry_points(group="rsketch.warm_up")}
+    assert warm["solvers"] is solvers.warm_up.warm_up

@@ -36,9 +36,6 @@ LAYERS = [
 
 # Violations that still exist, each with the change that removes it. Must end empty.
 KNOWN = {
-    # rsketch.cli finds solve/eigs by module name until they are entry points
-    "rsketch.cli rsketch names module solvers.cli.solve (dynamic import)",
-    "rsketch.cli rsketch names module solvers.cli.eigs (dynamic import)",
     # orth/_common.py split into orth.dense / orth.errors
     "rsketch.lowrank imports private module rsketch.orth._common from outside rsketch.orth",
     # BoundSketch and the incremental QR move to rsketch (Sketch.bind, orth.SketchedBasis)
