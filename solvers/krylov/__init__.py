@@ -9,12 +9,13 @@ module              holds
 ``sketching``       the default sketch of a solver and its binding to the basis rows
 ``basis``           mixed-precision combinations of a stored basis
 ``arnoldi``         randomized Arnoldi (RGS, one reduction per vector), :func:`rarnoldi`
-``cycle``           the cycle protocol of the restart loop; randomized cycles
-``restart``         the one restart loop (:func:`~.restart.restarted_solve`)
+``cycle``           the cycle protocol (``p ≥ 1`` columns); randomized single-vector cycles
+``restart``         the one restart loop, one or several right-hand sides
+                    (:func:`~.restart.restarted_solve`)
 ``sketched_gmres``  :func:`rgmres` (sketched least squares, deflated restarts)
 ``classical_gmres`` :func:`gmres` with CGS, CGS2 or MGS: the baseline
 ``fom``             :func:`rfom` (sketched Galerkin)
-``block_gmres``     :func:`block_rgmres` (several right-hand sides, block RGS)
+``block_gmres``     :func:`block_rgmres` (several right-hand sides, a block RGS cycle)
 ``eigs``            :func:`reigs` (sketched Rayleigh–Ritz, Krylov–Schur restarts)
 ``ksp``             :class:`~.ksp.RGMRES`, rgmres as a PETSc KSP (petsc4py imported lazily)
 ==================  =====================================================================

@@ -15,6 +15,7 @@ from rsketch.mpi import agreed
 
 from .basis import combine_rows
 from .context import setup
+from .cycle import one_column
 from .options import breakdown_tolerance, check_norm, restart_options, stall_floor
 from .restart import restarted_solve
 
@@ -53,13 +54,14 @@ class ClassicalCycle:
     def _axpy(self, j, h, w):
         w -= np.asarray(h.astype(self.dtype) @ self.V[:j], dtype=np.float64)
 
-    def begin(self, v, extras):
+    def begin(self, V, extras):
+        v = one_column(V)
         buf = np.array([float(v @ v), *extras])
         self.ctx.reduce(buf)
         if not np.isfinite(buf).all():
             self.ctx.nonfinite("the restart")
         beta = float(np.sqrt(buf[0]))
-        self.start_norm = beta
+        self.start_norm = np.array([beta])
         self.j = 0
         self.breakdown = beta == 0.0
         self.g[...] = 0.0
@@ -118,12 +120,12 @@ class ClassicalCycle:
         self.g[j] = self.cs[j] * self.g[j]
         self.j = i
         ctx.times["orthogonalization"] += time.perf_counter() - t0 - (ctx.apply_time() - a0)
-        return abs(self.g[i])
+        return np.array([abs(self.g[i])])
 
     def correction(self):
         j = self.j
         y = solve_triangular(self.R[:j, :j], self.g[:j], lower=False)
-        return combine_rows(self.V[:j], y)
+        return combine_rows(self.V[:j], y)[:, None]
 
     def orthogonality(self):
         return None

@@ -86,15 +86,33 @@ class Context:
             return lambda v: self.matvec(self.precond(v))
         return lambda v: self.precond(self.matvec(v))
 
-    def residual(self):
-        """True residual ``b − A x`` (local, float64; no communication besides the halo)."""
-        if self.x_zero:   # x0 = 0: no product needed
-            return self.b.copy()
-        return self.b - self.matvec(self.x)
+    @staticmethod
+    def columns(a):
+        """``a`` as columns ``(n_local, p)``: a 2-D view of a 1-D vector (one right-hand side)."""
+        return a if a.ndim == 2 else a[:, None]
 
-    def update(self, dx):
-        """``x += dx``."""
-        self.x += dx
+    def residuals(self, cols):
+        """True residuals ``b_c − A x_c`` of the columns ``cols``: local ``(n_local, len(cols))``.
+
+        One product with ``A`` per column (none while ``x`` is zero), float64; no
+        communication besides the halo.
+        """
+        B, X = self.columns(self.b), self.columns(self.x)
+        if self.x_zero:
+            return B[:, cols]
+        # contiguous columns for the operator (a column of one right-hand side already is)
+        return np.column_stack([B[:, c] - self.matvec(np.ascontiguousarray(X[:, c]))
+                                for c in cols])
+
+    def precond_columns(self, V):
+        """``M⁻¹`` applied to each column of ``V`` (``V`` itself without a preconditioner)."""
+        if self.M is None:
+            return V
+        return np.column_stack([self.precond(np.ascontiguousarray(v)) for v in V.T])
+
+    def update(self, cols, dX):
+        """``x_c += dX`` for the columns ``cols`` (``dX`` of shape ``(n_local, len(cols))``)."""
+        self.columns(self.x)[:, cols] += dX
         self.x_zero = False
 
     # -- errors -----------------------------------------------------------------------

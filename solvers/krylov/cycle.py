@@ -1,30 +1,49 @@
-r"""The cycle protocol of the restart loop, and the randomized cycles built on it.
+r"""The cycle protocol of the restart loop, and the randomized single-vector cycles.
 
-A *cycle* builds one Krylov basis from a start vector and solves the small projected
-problem; :func:`solvers.krylov.restart.restarted_solve` drives it and owns everything else
-(true residuals, convergence, the update of ``x``, counters). Every linear solver is a
-cycle class plus this loop: :class:`RGSCycle` subclasses for the randomized methods
-(``SketchedLeastSquares`` of rgmres, ``SketchedGalerkin`` of rfom), ``ClassicalCycle`` for
-classical GMRES.
+A *cycle* builds one Krylov basis (or block basis) from the residuals of the ``p_a``
+columns still being solved and solves the small projected problem of each column;
+:func:`solvers.krylov.restart.restarted_solve` drives it and owns everything else (true
+residuals, which columns are active, convergence, stall, the update of ``x``, counters).
+Every linear solver is a cycle class plus this loop: :class:`RGSCycle` subclasses for the
+randomized single-vector methods (``SketchedLeastSquares`` of rgmres, ``_SketchedGalerkin``
+of rfom), ``ClassicalCycle`` for classical GMRES, ``BlockSketchedLeastSquares`` for
+block_rgmres (several right-hand sides in one block space). Single-vector cycles take
+``p_a = 1`` column.
 
 The protocol (what the loop calls, in order, once per cycle):
 
 ==========================  ==============================================================
-``begin(v, extras)``        start the basis from ``v`` (length ``n_local``); ``extras`` are
-                            local scalars (e.g. the terms of ``‖r‖²``) summed in the cycle's
-                            first reduction; returns them summed over the ranks
-``advance()``               one iteration (``j += 1``): returns the estimated residual norm
-                            of the current iterate, or ``None`` on (happy) breakdown
-``correction()``            the update :math:`V_j y_j` of ``x`` (length ``n_local``)
+``begin(V, extras)``        start the basis from the columns of ``V`` (float64, shape
+                            ``(n_local, p_a)``: the residuals, or ``M⁻¹`` of them with left
+                            preconditioning); ``extras`` are local scalars (1-D: the terms of
+                            ``‖r_i‖²``, then of ``‖b_i‖²`` on the first cycle) summed in the
+                            cycle's first reduction; returns them summed over the ranks
+``advance()``               one iteration (``j += 1``): returns the estimated residual norms
+                            of the ``p_a`` columns (shape ``(p_a,)``, in the cycle's metric,
+                            uncalibrated), or ``None`` on (happy) breakdown
+``correction()``            the updates :math:`V_j Y_j` of the ``p_a`` columns of ``x``
+                            (float64, shape ``(n_local, p_a)``; with right preconditioning
+                            the loop applies ``M⁻¹``); columns the loop does not update are
+                            discarded
 ``orthogonality()``         a stability monitor (``‖I − S^T S‖`` of the sketched basis) or
-                            ``None``; above ``STABILITY_WARNING`` the loop warns
+                            ``None``; called before ``correction()``; above
+                            ``STABILITY_WARNING`` the loop warns
 ==========================  ==============================================================
 
-Attributes the loop reads: ``m`` (restart length), ``j`` (iterations of this cycle),
-``start_norm`` (norm of ``v`` in the cycle's metric), ``breakdown`` and ``sketched``
-(estimates are sketched norms, calibrated on the true restart residual). Reductions: a
-randomized cycle issues exactly one per iteration (``begin`` included), a classical one two
-(CGS, CGS2) or ``j + 1`` (MGS); all go through the context's counter.
+Attributes the loop reads: ``m`` (largest ``j``), ``j`` (basis vectors, or blocks, in this
+cycle's projected problem: its iterations, plus the vectors an augmented restart kept),
+``start_norm`` (shape ``(p_a,)``: norms of the columns of ``V`` in the cycle's
+metric, the values of its estimates at the start), ``breakdown`` (the last candidate
+vector or block was in the span of the basis; after ``begin``: the start block's sketch
+vanished) and ``sketched`` (estimates are sketched norms; ``orthogonality()`` is a float).
+
+Reductions, all through the context's counter: ``begin`` issues exactly one (the extras
+are fused into it). A randomized ``advance`` issues none on the first call of a cycle (the
+product and sketch of the start block came with ``begin``) and one on each later call,
+whatever ``p_a``, so a randomized solve costs one reduction per iteration; a classical
+``advance`` issues two (CGS, CGS2) or ``i + 1`` (MGS, ``i`` basis vectors).
+``correction()`` and ``orthogonality()`` issue none (local, replicated work). On NaN/Inf
+one more reduction finds the culprit before the agreed error.
 """
 
 from __future__ import annotations
@@ -35,7 +54,14 @@ import numpy as np
 
 from .arnoldi import RGSArnoldi
 
-__all__ = ["RGSCycle"]
+__all__ = ["RGSCycle", "one_column"]
+
+
+def one_column(V):
+    """The column of a single-vector cycle's start block ``V`` (shape ``(n_local, 1)``)."""
+    if V.ndim != 2 or V.shape[1] != 1:
+        raise ValueError(f"a single-vector cycle starts from one column, got shape {V.shape}")
+    return V[:, 0]
 
 
 class RGSCycle:
@@ -61,20 +87,22 @@ class RGSCycle:
     def breakdown(self):
         return self.arnoldi.breakdown
 
-    keep = 0     # vectors kept from the previous cycle (augmented restarts), see correction()
+    keep = 0     # vectors kept from the previous cycle (augmented restarts), see _correction()
 
-    def begin(self, v, extras):
-        """Start from ``v``: its product and sketch come with the extras in one reduction."""
+    def begin(self, V, extras):
+        """Start from the one column of ``V``: its product and sketch come with the extras in
+        one reduction."""
         a = self.arnoldi
-        a.start(v, keep=self.keep)
+        a.start(one_column(V), keep=self.keep)
         ext = a.step(self.apply, extras)
         self.used = self.keep
-        self.start_norm = float(np.linalg.norm(a.theta_start)) if a.theta_start is not None else 0.0
+        nrm = float(np.linalg.norm(a.theta_start)) if a.theta_start is not None else 0.0
+        self.start_norm = np.array([nrm])
         self._begin()
         return ext
 
     def advance(self):
-        """One iteration; returns the estimated residual norm, or ``None`` on breakdown."""
+        """One iteration; returns the estimated residual norm (shape ``(1,)``), or ``None``."""
         a = self.arnoldi
         if self.used == a.j:        # the vector of the previous step is consumed: next one
             a.extend()
@@ -85,10 +113,13 @@ class RGSCycle:
         est = self._add_column(self.used)
         self.used += 1
         a.ctx.times["orthogonalization"] += time.perf_counter() - t0
-        return est
+        return np.array([est])
 
     def correction(self):
-        """``V y`` for the current coefficients (local rows, float64)."""
+        """``V y`` for the current coefficients: local rows, float64, shape ``(n_local, 1)``."""
+        return self._correction()[:, None]
+
+    def _correction(self):
         return self.arnoldi.combine(self._coefficients())
 
     def orthogonality(self):

@@ -66,7 +66,7 @@ class SketchedLeastSquares(RGSCycle):
         j = self.used
         return solve_triangular(self.pqr.T[:j, :j], self.c[:j], lower=False, check_finite=False)
 
-    def correction(self):
+    def _correction(self):
         y = self._coefficients()
         # only a full cycle is followed by another one as a rule (a shorter one ended on the
         # estimate, a breakdown or maxiter): don't spend the eigenproblem on the last cycle
