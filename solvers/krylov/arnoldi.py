@@ -26,7 +26,10 @@ from rsketch.mpi import agreed
 from .._small_qr import IncrementalQR
 from .basis import combine_rows, subtract_combination
 from .context import setup
-from .options import breakdown_tolerance, check_basis_dtype, check_positive_int
+from rsketch.arguments import check_int
+from rsketch.validation import check_work_dtype, replicated
+
+from .options import breakdown_tolerance
 from .sketching import bind_sketch
 
 __all__ = ["rarnoldi", "ArnoldiResult", "RGSArnoldi"]
@@ -125,7 +128,7 @@ class RGSArnoldi:
         out = buf[:2 * k].reshape(k, 2)
         self.bound.pair(q, z, out)
         buf[2 * k:] = extras
-        ctx.reduce(buf)
+        ctx.red.sum_inplace(buf)
         if not np.isfinite(buf).all():
             ctx.nonfinite("the Arnoldi iteration")
         ext = buf[2 * k:].copy()
@@ -171,7 +174,7 @@ class RGSArnoldi:
         t0 = time.perf_counter()
         out = self.buf[:k].reshape(k, 1)
         self.bound.rows(self.Q[j:j + 1], out)
-        ctx.reduce(self.buf[:k])
+        ctx.red.sum_inplace(self.buf[:k])
         if not np.isfinite(out).all():
             ctx.nonfinite("the Arnoldi iteration")
         nrm = float(np.linalg.norm(out))
@@ -328,8 +331,9 @@ def rarnoldi(A, v0, m, sketch=None, basis_dtype=None, comm=None):
     >>> bool(np.allclose(A @ V[:, :10], V @ H))
     True
     """
-    m = check_positive_int(m, "m")
-    dt = check_basis_dtype(basis_dtype)
+    with replicated():
+        m = check_int(m, "m", minimum=1)
+        dt = check_work_dtype(basis_dtype, name="basis_dtype", real_only=True)
     ctx = setup(A, v0, None, None, comm, name="v0")
     bound = bind_sketch(sketch, m + 1, ctx.layout)
     proc = RGSArnoldi(ctx, m, bound, dt)

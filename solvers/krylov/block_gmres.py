@@ -75,7 +75,7 @@ class _BlockRGS:
         self.bound.rows(Qj, out[:, :w])
         self.bound.rows(Z, out[:, w:])
         buf[2 * k * w:] = extras
-        ctx.reduce(buf)
+        ctx.red.sum_inplace(buf)
         if not np.isfinite(buf).all():
             ctx.nonfinite("the block Arnoldi iteration")
         sq, sz = out[:, :w], out[:, w:]

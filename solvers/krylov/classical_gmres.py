@@ -11,7 +11,8 @@ import time
 import numpy as np
 from scipy.linalg import solve_triangular
 
-from rsketch.mpi import agreed
+from rsketch.arguments import check_choice
+from rsketch.validation import replicated
 
 from .basis import combine_rows
 from .context import setup
@@ -57,7 +58,7 @@ class ClassicalCycle:
     def begin(self, V, extras):
         v = one_column(V)
         buf = np.array([float(v @ v), *extras])
-        self.ctx.reduce(buf)
+        self.ctx.red.sum_inplace(buf)
         if not np.isfinite(buf).all():
             self.ctx.nonfinite("the restart")
         beta = float(np.sqrt(buf[0]))
@@ -80,20 +81,20 @@ class ClassicalCycle:
         h = np.zeros(i + 1)
         if self.ortho == "mgs":
             for l in range(i):
-                hl = ctx.reduce(np.array([float(self.V[l] @ w)]))[0]
+                hl = ctx.red.sum_inplace(np.array([float(self.V[l] @ w)]))[0]
                 w -= hl * self.V[l]
                 h[l] = hl
-            nn = ctx.reduce(np.array([float(w @ w)]))
+            nn = ctx.red.sum_inplace(np.array([float(w @ w)]))
             wn2 = nn[0]
         else:
-            hp = ctx.reduce(self._dots(i, w))
+            hp = ctx.red.sum_inplace(self._dots(i, w))
             self._axpy(i, hp, w)
             h[:i] = hp
             if self.ortho == "cgs":
-                wn2 = ctx.reduce(np.array([float(w @ w)]))[0]
+                wn2 = ctx.red.sum_inplace(np.array([float(w @ w)]))[0]
             else:   # cgs2: reproject and take the norm in the same reduction
                 buf = np.append(self._dots(i, w), float(w @ w))
-                ctx.reduce(buf)
+                ctx.red.sum_inplace(buf)
                 h2 = buf[:i]
                 self._axpy(i, h2, w)
                 h[:i] += h2
@@ -167,8 +168,8 @@ def gmres(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=Non
     >>> res.converged
     True
     """
-    if ortho not in ORTHO:
-        raise agreed(ValueError(f"ortho must be one of {ORTHO}, got {ortho!r}"))
+    with replicated():
+        check_choice(ortho, "ortho", ORTHO)
     ctx = setup(A, b, x0, M, comm)
     m, maxiter, rtol, atol, side, dt = restart_options(restart, maxiter, rtol, atol, side,
                                                      basis_dtype, ctx.layout.n)

@@ -1,8 +1,9 @@
 """What every Krylov solve shares: the validated system, the counted reduction, timers.
 
-Every global reduction a solver issues goes through :meth:`Context.reduce` (or is counted
-by :meth:`Context.count` for the validation collectives), so ``reductions`` in a result is
-the exact number of global collectives the solve made. Errors found locally are agreed
+Every global reduction a solver issues goes through ``ctx.red`` (an
+:class:`rsketch.mpi.Reductions`, the one counted reduction of the suite; validation
+collectives are added to it), so ``reductions`` in a result is the exact number of global
+collectives the solve made, counted as orth and lowrank count theirs. Errors found locally are agreed
 across ranks before anyone raises, so no rank is left waiting in a collective.
 """
 
@@ -11,9 +12,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from mpi4py import MPI
 
-from rsketch.mpi import agreed, get_comm
+from rsketch.mpi import Reductions, agreed, get_comm, max_over_ranks
 from rsketch.validation import check_tall
 
 from ..operators.adapters import as_operator, as_preconditioner
@@ -32,7 +32,10 @@ class Context:
         Local right-hand side and current iterate, float64 (``x`` is a copy of ``x0``).
     layout : rsketch.Layout
     comm : mpi4py.MPI.Comm
+    red : rsketch.mpi.Reductions
+        The counted reductions of this solve (``red.sum_inplace(buf)``, ``red.add(n)``).
     reductions : int
+        ``red.count``.
     times : dict
     """
 
@@ -40,23 +43,17 @@ class Context:
         self.comm, self.op, self.M = comm, op, M
         self.b, self.x, self.layout = b, x, layout
         self.x_zero = not x_given
-        self.reductions = 0
+        self.red = Reductions(comm)
         self.last = {}     # latest output of A and of M, to name the culprit of a NaN
         self.times = {"matvec": 0.0, "precond": 0.0, "orthogonalization": 0.0}
         self._t0 = time.perf_counter()
 
     # -- communication ---------------------------------------------------------------
 
-    def reduce(self, buf):
-        """Sum ``buf`` (contiguous float64) over the ranks in place: one counted reduction."""
-        self.reductions += 1
-        if self.comm.Get_size() > 1:
-            self.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
-        return buf
-
-    def count(self, n=1):
-        """Count collectives made elsewhere (validation)."""
-        self.reductions += n
+    @property
+    def reductions(self):
+        """Global reductions of this solve so far."""
+        return self.red.count
 
     # -- operators ---------------------------------------------------------------------
 
@@ -130,7 +127,7 @@ class Context:
             vectors = {name: self.last.get(name) for name in ("the preconditioner M", "A")}
         flags = np.array([0.0 if v is None or np.isfinite(v).all() else 1.0 for v in vectors.values()])
         if flags.size:
-            self.reduce(flags)
+            self.red.sum_inplace(flags)
         for name, bad in zip(vectors, flags):
             if bad:
                 raise agreed(ValueError(
@@ -142,8 +139,7 @@ class Context:
         t = dict(self.times)
         t["total"] = time.perf_counter() - self._t0
         if self.comm.Get_size() > 1:   # not counted: timing only, after the solve
-            vals = np.array([t[k] for k in sorted(t)])
-            self.comm.Allreduce(MPI.IN_PLACE, vals, op=MPI.MAX)
+            vals = max_over_ranks(np.array([t[k] for k in sorted(t)]), self.comm)
             t = dict(zip(sorted(t), vals.tolist()))
         return t
 
@@ -185,5 +181,5 @@ def setup(A, b, x0, M, comm, *, columns=False, name="b"):
         x = np.array(tx.X if columns else tx.X[:, 0], dtype=np.float64)
     Mop = as_preconditioner(M, comm, layout)
     ctx = Context(comm, op, Mop, bb, x, layout, x0 is not None)
-    ctx.count(reductions)
+    ctx.red.add(reductions)
     return ctx

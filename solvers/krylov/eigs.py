@@ -18,12 +18,13 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from rsketch import rng
+from rsketch.arguments import check_choice, check_int, check_number
 from rsketch.mpi import agreed
+from rsketch.validation import check_work_dtype, replicated
 
 from ..operators.adapters import as_operator
 from .arnoldi import RGSArnoldi
 from .context import setup
-from .options import check_basis_dtype, check_positive_int, check_tol
 from .sketching import bind_sketch
 from .sketched_gmres import rgmres
 
@@ -103,7 +104,7 @@ def _shift_invert(A, sigma, ctx, comm):
 
     def solve(x):
         res = rgmres(shifted, x, rtol=1e-12, restart=60, maxiter=3000, comm=comm)
-        ctx.count(res.reductions)
+        ctx.red.add(res.reductions)
         return res.x
 
     return solve
@@ -170,13 +171,13 @@ def reigs(A, k, which="LM", sigma=None, m=None, *, tol=1e-8, maxiter=300, v0=Non
     >>> res.converged, res.eigenvalues.shape
     (True, (4,))
     """
-    k = check_positive_int(k, "k")
-    if which not in WHICH:
-        raise agreed(ValueError(f"which must be one of {WHICH}, got {which!r}"))
-    m = max(2 * k + 1, 20) if m is None else check_positive_int(m, "m")
-    tol = check_tol(tol, "tol")
-    maxiter = check_positive_int(maxiter, "maxiter")
-    dt = check_basis_dtype(basis_dtype)
+    with replicated():
+        k = check_int(k, "k", minimum=1)
+        which = check_choice(which, "which", WHICH)
+        m = max(2 * k + 1, 20) if m is None else check_int(m, "m", minimum=1)
+        tol = check_number(tol, "tol", minimum=0)
+        maxiter = check_int(maxiter, "maxiter", minimum=1)
+        dt = check_work_dtype(basis_dtype, name="basis_dtype", real_only=True)
     if sigma is not None:
         if np.iscomplexobj(sigma) or not np.isfinite(np.real(sigma)):
             raise agreed(ValueError(f"sigma must be a real finite number, got {sigma!r}"))
@@ -279,7 +280,7 @@ def _verify(ctx, proc, mu, Yw, sigma):
         vals = vals.real
     R = AX - X * vals
     buf = np.concatenate([(np.abs(R) ** 2).sum(axis=0), (np.abs(X) ** 2).sum(axis=0)])
-    ctx.reduce(buf)
+    ctx.red.sum_inplace(buf)
     if not np.isfinite(buf).all():
         ctx.nonfinite("the eigenpair check")
     kk = Yw.shape[1]

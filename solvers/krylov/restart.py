@@ -264,7 +264,7 @@ class _Restarts:
         ctx, act = self.ctx, self.active
         if self.pnorm:
             self.Z = ctx.precond_columns(self.R)      # reused by the next cycle if there is one
-        nr = ctx.reduce(_sqnorms(self.Z if self.pnorm else self.R))
+        nr = ctx.red.sum_inplace(_sqnorms(self.Z if self.pnorm else self.R))
         if not np.isfinite(nr).all():
             ctx.nonfinite("the true residual")
         self.checks += 1
