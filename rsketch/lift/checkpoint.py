@@ -354,9 +354,18 @@ def open_checkpoint(path):
 
     Examples
     --------
+    >>> import os, tempfile, numpy as np
+    >>> from safetensors.numpy import save_file
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
+    >>> g = np.random.default_rng(0)
+    >>> save_file({"encoder.layer.0.attention.self.query.weight": g.standard_normal((64, 48), np.float32),
+    ...            "encoder.layer.0.output.dense.weight": g.standard_normal((48, 64), np.float32),
+    ...            "encoder.layer.0.output.dense.bias": np.zeros(48, np.float32)}, path)
     >>> from rsketch.lift import open_checkpoint
-    >>> with open_checkpoint("model.safetensors") as ckpt:        # doctest: +SKIP
+    >>> with open_checkpoint(path) as ckpt:
     ...     W = ckpt.read("encoder.layer.0.attention.self.query.weight")
+    >>> W.shape, W.dtype
+    ((64, 48), dtype('float32'))
     """
     p = Path(path)
     if p.is_dir():

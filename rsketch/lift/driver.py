@@ -133,8 +133,22 @@ def compute_masks(checkpoint, rank, *, k=None, density=None, lora_rank=None, lar
 
     Examples
     --------
-    >>> res = compute_masks("model.safetensors", 64, density=0.05)   # doctest: +SKIP
-    >>> save_masks("masks.safetensors", res.masks())                  # doctest: +SKIP
+    >>> import os, tempfile, numpy as np
+    >>> from safetensors.numpy import save_file
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
+    >>> g = np.random.default_rng(0)
+    >>> save_file({"encoder.layer.0.attention.self.query.weight": g.standard_normal((64, 48), np.float32),
+    ...            "encoder.layer.0.output.dense.weight": g.standard_normal((48, 64), np.float32),
+    ...            "encoder.layer.0.output.dense.bias": np.zeros(48, np.float32)}, path)
+    >>> from rsketch.lift import compute_masks, save_masks
+    >>> res = compute_masks(path, 8, density=0.05, progress=False)   # collective; rank 0 gets the masks
+    >>> masks = res.masks()                    # {name: (shape, sorted flat indices)}
+    >>> sorted(masks)
+    ['encoder.layer.0.attention.self.query.weight', 'encoder.layer.0.output.dense.weight']
+    >>> shape, idx = masks["encoder.layer.0.output.dense.weight"]
+    >>> shape, idx.size                        # 5 % of 48 x 64 entries
+    ((48, 64), 154)
+    >>> out = save_masks(os.path.join(os.path.dirname(path), "masks.safetensors"), masks)
     """
     comm = get_comm(comm)
     t_start = time.perf_counter()

@@ -151,8 +151,12 @@ def load_masks(path, as_indices=False):
 
     Examples
     --------
-    >>> masks = load_masks("masks.safetensors")                  # doctest: +SKIP
-    >>> masks["model.layers.0.mlp.up_proj.weight"].mean()        # doctest: +SKIP
+    >>> import os, tempfile, numpy as np
+    >>> path = os.path.join(tempfile.mkdtemp(), "masks.safetensors")
+    >>> out = save_masks(path, {"layers.0.up.weight": np.eye(4, dtype=bool)}, fmt="int32")
+    >>> masks = load_masks(path)                     # boolean masks whatever the stored format
+    >>> masks["layers.0.up.weight"].dtype, float(masks["layers.0.up.weight"].mean())
+    (dtype('bool'), 0.25)
     """
     fmt, shapes, _, tensors = _read_mask_file(path)
     out = {}
@@ -214,8 +218,12 @@ def mask_drift(a, b):
 
     Examples
     --------
-    >>> drift = mask_drift("masks_step0.safetensors", "masks_step1000.safetensors")  # doctest: +SKIP
-    >>> drift.jaccard, drift.per_matrix["layers.0.q.weight"]["added"]                 # doctest: +SKIP
+    >>> import numpy as np
+    >>> before = {"layers.0.q.weight": np.eye(4, dtype=bool)}   # or the paths of two mask files
+    >>> after = {"layers.0.q.weight": np.eye(4, k=1, dtype=bool) | np.eye(4, dtype=bool)}
+    >>> drift = mask_drift(before, after)
+    >>> round(drift.jaccard, 3), drift.per_matrix["layers.0.q.weight"]["added"]
+    (0.571, 3)
     """
     A, B = (_indices_of(x) for x in (a, b))
     drift = MaskDrift(only_in_a=sorted(set(A) - set(B)), only_in_b=sorted(set(B) - set(A)))

@@ -63,12 +63,21 @@ class RGMRES:
 
     Examples
     --------
-    >>> ksp = PETSc.KSP().create(comm)              # doctest: +SKIP
-    >>> ksp.setOperators(A)                         # doctest: +SKIP
-    >>> ksp.setType("python")                       # doctest: +SKIP
-    >>> ksp.setPythonContext(RGMRES(restart=100))   # doctest: +SKIP
-    >>> ksp.setFromOptions()                        # doctest: +SKIP
-    >>> ksp.solve(b, x)                             # doctest: +SKIP
+    >>> from petsc4py import PETSc
+    >>> from solvers import make_problem
+    >>> from solvers.operators.petsc import distcsr_to_mat
+    >>> A = distcsr_to_mat(make_problem("convdiff2d", 32, peclet=10.0).A)   # the application's Mat
+    >>> b, x = A.createVecs()
+    >>> b.set(1.0)
+    >>> ksp = PETSc.KSP().create(A.getComm())
+    >>> ksp.setOperators(A)
+    >>> ksp.setType("python")
+    >>> ksp.setPythonContext(RGMRES(restart=100))
+    >>> ksp.setTolerances(rtol=1e-9)
+    >>> ksp.setFromOptions()
+    >>> ksp.solve(b, x)
+    >>> ksp.getConvergedReason() > 0, ksp.getPythonContext().result.reductions_per_iteration < 1.1
+    (True, True)
     """
 
     def __init__(self, restart=None, sketch=None, basis_dtype=None, deflate=None):
