@@ -41,8 +41,6 @@ KNOWN = {
     # BoundSketch and the incremental QR move to rsketch (Sketch.bind, orth.SketchedBasis)
     "solvers._bound_sketch imports private module rsketch._kernels from outside rsketch",
     "solvers._small_qr imports private module rsketch._kernels from outside rsketch",
-    # one JSON encoder in rsketch.io
-    "solvers.cli.eigs imports private name _jsonable from solvers.cli.common",
 }
 
 

@@ -31,9 +31,12 @@ from pathlib import Path
 import numpy as np
 from mpi4py import MPI
 
-from benchmarks.common import machine, write_json
+from benchmarks.common import machine, result_path
 from rsketch import print0  # noqa: E402
+from rsketch.io import atomic_write, write_json
+from rsketch.mpi import best_time
 from solvers import gmres, make_preconditioner, make_problem, rgmres  # noqa: E402
+from solvers.cli.common import true_residual_norms
 
 METHODS = ("rgmres", "rgmres32", "cgs2", "mgs", "scipy")
 LABELS = {"rgmres": "rgmres", "rgmres32": "rgmres (float32 basis)", "cgs2": "gmres(cgs2)",
@@ -50,10 +53,8 @@ def _solve_rsketch(method, A, b, M, restart, rtol, maxiter, comm):
           "cgs2": (gmres, {"ortho": "cgs2"}), "mgs": (gmres, {"ortho": "mgs"})}
     solver, extra = kw[method]
     solver(A, b, restart=restart, maxiter=3, M=M, comm=comm, **extra)       # warm-up
-    comm.Barrier()
-    t0 = time.perf_counter()
-    res = solver(A, b, rtol=rtol, restart=restart, maxiter=maxiter, M=M, comm=comm, **extra)
-    elapsed = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
+    elapsed, res = best_time(
+        lambda: solver(A, b, rtol=rtol, restart=restart, maxiter=maxiter, M=M, comm=comm, **extra), comm)
     t = res.timings
     return {"iterations": res.iterations, "converged": res.converged, "reason": res.reason,
             "time": elapsed, "matvec": t["matvec"] + t["precond"],
@@ -78,13 +79,6 @@ def _solve_scipy(A, b, M, restart, rtol, maxiter):
             else "maxiter", "time": elapsed, "matvec": None, "orthogonalization": None,
             "reductions": None, "x": x, "history": np.array([bn] + hist),
             "sketch_orthogonality": None}
-
-
-def _true_relres(A, b, x, comm):
-    r = b - A.matvec(x)
-    s = np.array([r @ r, b @ b])
-    comm.Allreduce(MPI.IN_PLACE, s)
-    return float(np.sqrt(s[0] / s[1]))
 
 
 def _thin(h, bn, points=400):
@@ -132,7 +126,7 @@ def main(argv=None):
                         run = _solve_scipy(A, b, M, restart, args.rtol, args.maxiter)
                     else:
                         run = _solve_rsketch(method, A, b, M, restart, args.rtol, args.maxiter, comm)
-                    bn = float(np.sqrt(comm.allreduce(float(b @ b))))
+                    rn, bn = true_residual_norms(A, b, run["x"], comm)
                     its = max(run["iterations"], 1)
                     row = {"problem": name, "grid": n, "n": A.shape[0], "pc": pc, "restart": restart,
                            "ranks": comm.size, "method": method, "label": LABELS[method],
@@ -145,7 +139,7 @@ def main(argv=None):
                            "reductions": run["reductions"],
                            "reductions_per_iteration": None if run["reductions"] is None
                            else run["reductions"] / its,
-                           "relative_true_residual": _true_relres(A, b, run["x"], comm),
+                           "relative_true_residual": rn / bn,
                            "sketch_orthogonality": run["sketch_orthogonality"],
                            "history": _thin(run["history"], bn)}
                     rows.append(row)
@@ -163,9 +157,9 @@ def main(argv=None):
                     gc.collect()
                 ratios.append(_ratios(by, name, n, pc, restart, comm.size))
     if comm.rank == 0:
-        path = write_json(f"bench_gmres_np{comm.size}{args.tag}.json",
+        path = write_json(result_path(f"bench_gmres_np{comm.size}{args.tag}.json", args.out),
                           {"benchmark": "bench_gmres", "machine": machine(), "ranks": comm.size,
-                           "args": vars(args), "ratios": ratios, "rows": rows}, args.out)
+                           "args": vars(args), "ratios": ratios, "rows": rows})
         print(f"\nwrote {path}")
         if args.plots:
             for p in plot(rows, Path(args.plots), f"np{comm.size}{args.tag}"):
@@ -206,8 +200,6 @@ def plot(rows, out_dir, tag):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from solvers._cli_common import write_atomic
 
     out_dir.mkdir(parents=True, exist_ok=True)
     configs = sorted({(r["problem"], r["n"], r["pc"], r["restart"]) for r in rows},
@@ -250,7 +242,7 @@ def plot(rows, out_dir, tag):
         axes[0, 0].legend(fontsize=7)
         fig.tight_layout()
         path = out_dir / f"bench_gmres_{name}_{tag}.png"
-        write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100), MPI.COMM_SELF)
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100), suffix=".png")
         plt.close(fig)
         paths.append(path)
     return paths

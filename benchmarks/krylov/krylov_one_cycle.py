@@ -27,9 +27,11 @@ import numpy as np
 from mpi4py import MPI
 
 import rsketch as rs  # noqa: E402
-from benchmarks.common import machine, write_json
-from benchmarks.krylov.bench_gmres import _true_relres
+from benchmarks.common import machine, result_path
+from rsketch.io import write_json
+from rsketch.mpi import allreduce_sum
 from solvers import gmres, make_preconditioner, make_problem, rgmres  # noqa: E402
+from solvers.cli.common import true_residual_norms
 
 
 def main(argv=None):
@@ -47,10 +49,11 @@ def main(argv=None):
     A, b = make_problem(name, int(n), comm, peclet=100.0)
     M = make_preconditioner(args.pc, A, comm)
     m = args.restart
-    bn = np.sqrt(comm.allreduce(float(b @ b)))
+    bn = np.sqrt(allreduce_sum(float(b @ b), comm))
 
     def relres(x):
-        return _true_relres(A, b, x, comm)
+        rn, b_norm = true_residual_norms(A, b, x, comm)
+        return rn / b_norm
 
     opt = relres(gmres(A, b, restart=m, maxiter=m, M=M, ortho="cgs2", rtol=1e-14, comm=comm).x)
     rs.print0(f"{args.problem}, pc {args.pc}, one cycle of {m} iterations: gmres(cgs2) {opt:.4f}", comm=comm)
@@ -66,9 +69,9 @@ def main(argv=None):
             rs.print0(f"  k = {c}(m+1) = {S.k:5d}, seed {seed}: true {true:.4f} ({true / opt:.3f} x optimum), "
                       f"estimate {est:.4f}", comm=comm)
     if comm.rank == 0:
-        path = write_json("krylov_one_cycle.json", {"benchmark": "krylov_one_cycle", "machine": machine(),
-                                                     "ranks": comm.size, "args": vars(args),
-                                                     "gmres_cgs2_relres": opt, "rows": rows}, args.out)
+        path = write_json(result_path("krylov_one_cycle.json", args.out),
+                          {"benchmark": "krylov_one_cycle", "machine": machine(), "ranks": comm.size,
+                           "args": vars(args), "gmres_cgs2_relres": opt, "rows": rows})
         print(f"wrote {path}")
     return opt, rows
 

@@ -22,7 +22,8 @@ import scipy.sparse.linalg as spla
 from mpi4py import MPI
 
 import rsketch as rs  # noqa: E402
-from benchmarks.common import machine, write_json
+from benchmarks.common import machine, result_path
+from rsketch.io import write_json
 from solvers import make_problem, rarnoldi, rgmres  # noqa: E402
 
 SELF = MPI.COMM_SELF
@@ -63,7 +64,7 @@ def main():
             rows.append(row)
             print(f"{c:>7} {nnz:>4} {min(conds):>7.2f}-{max(conds):<7.2f} {max(orths):>9.1e} "
                   f"{str(its300):>14} {str(its30):>16}")
-    path = write_json("krylov_sketch_size.json",
+    path = write_json(result_path("krylov_sketch_size.json"),
                       {"benchmark": "krylov_sketch_size", "machine": machine(), "m": m,
                        "problem": "convdiff3d n=32 peclet=100", "scipy_iterations": ref,
                        "rows": rows})

@@ -33,7 +33,9 @@ import time
 import numpy as np
 from mpi4py import MPI
 
-from benchmarks.common import machine, write_json
+from benchmarks.common import machine, result_path
+from rsketch.io import write_json
+from rsketch.mpi import allreduce_sum, best_time
 
 import solvers._bound_sketch as bsk
 import solvers._small_qr as sqr
@@ -119,10 +121,7 @@ def run_petsc(PETSc, prob, comm, method, restart, pc, rtol, deflate):
     gm.DEFLATE_MIN_RESTART = 20 if deflate else 10 ** 9
     before = petsc_events(PETSc)
     T.clear()
-    comm.Barrier()
-    t0 = time.perf_counter()
-    ksp.solve(b, x)
-    t = time.perf_counter() - t0
+    t, _ = best_time(lambda: ksp.solve(b, x), comm)
     after = petsc_events(PETSc)
     r = b.duplicate()
     A.mult(x, r)
@@ -148,15 +147,11 @@ def run_native(prob, comm, method, restart, pc, rtol, deflate):
         M = run_native.cache[pc] = BlockJacobi(prob.A)
     gm.DEFLATE_MIN_RESTART = 20 if deflate else 10 ** 9
     T.clear()
-    comm.Barrier()
-    t0 = time.perf_counter()
-    if method.startswith("rgmres"):
-        res = gm.rgmres(prob.A, prob.b, rtol=rtol, restart=restart, M=M, maxiter=20000, comm=comm)
-    else:
-        res = gm.gmres(prob.A, prob.b, rtol=rtol, restart=restart, M=M, maxiter=20000, comm=comm,
-                       ortho="mgs" if method.endswith("mgs") else "cgs2")
-    t = time.perf_counter() - t0
-    bn = np.sqrt(comm.allreduce(float(prob.b @ prob.b)))
+    solver, kw = ((gm.rgmres, {}) if method.startswith("rgmres")
+                  else (gm.gmres, {"ortho": "mgs" if method.endswith("mgs") else "cgs2"}))
+    t, res = best_time(
+        lambda: solver(prob.A, prob.b, rtol=rtol, restart=restart, M=M, maxiter=20000, comm=comm, **kw), comm)
+    bn = np.sqrt(allreduce_sum(float(prob.b @ prob.b), comm))
     return t, res.iterations, res.residual_norm / bn, {}, res
 
 
@@ -166,8 +161,9 @@ run_native.cache = {}
 def split_rgmres(t, res, petsc_split):
     """Seconds per category of one rgmres run (from the instrumentation and res.timings).
 
-    On several ranks the ``res.timings`` entries are maxima over the ranks and the
-    instrumented ones this rank's, so ``reduce+Python`` (the remainder) is approximate.
+    On several ranks ``t`` and the ``res.timings`` entries are maxima over the ranks and the
+    instrumented ones this rank's, so ``reduce+Python`` and ``plug-in`` (the remainders) are
+    approximate.
     """
     s = {"matvec": res.timings["matvec"], "precond": res.timings["precond"]}
     for key in ("sketch", "basis pass", "small QR", "restart (x, U)"):
@@ -209,7 +205,7 @@ def main():
                         out = run_petsc(PETSc, prob, comm, meth, restart, pc, args.rtol, deflate)
                     else:
                         out = run_native(prob, comm, meth, restart, pc, args.rtol, deflate)
-                    t = comm.allreduce(out[0], op=MPI.MAX)
+                    t = out[0]                 # max over ranks (best_time)
                     if meth not in best or t < best[meth][0]:
                         split = split_rgmres(out[0], out[4], out[3]) if meth.startswith("rgmres") else out[3]
                         best[meth] = (t, out[1], out[2], split)
@@ -229,7 +225,7 @@ def main():
                           f"t={t:7.3f}s ms/it={row['ms_per_it']:6.2f} rel={rel:.1e} {rat} | {sp}",
                           flush=True)
     if comm.rank == 0:
-        write_json(f"krylov_split_np{comm.size}{args.tag}.json",
+        write_json(result_path(f"krylov_split_np{comm.size}{args.tag}.json"),
                    {"machine": machine(), "petsc": PETSc is not None, "rows": rows})
 
 

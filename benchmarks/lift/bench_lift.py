@@ -45,7 +45,9 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 from mpi4py import MPI  # noqa: E402
 
-from benchmarks.common import RESULTS, best_time, machine, write_json  # noqa: E402
+from benchmarks.common import machine, result_path  # noqa: E402
+from rsketch.io import atomic_write, write_json  # noqa: E402
+from rsketch.mpi import best_time, gather_objects  # noqa: E402
 
 from rsketch.lift import (DEFAULT_POWER_ITERS, jaccard, low_rank_factors,  # noqa: E402
                           mask_from_factors, open_checkpoint, resolve_k, select_matrices)
@@ -99,10 +101,11 @@ def part_matrices(args):
         W = synthetic_weight(m, n, seed=m + n)
         k = resolve_k((m, n), density=args.density)
         t_svd, (Ue, se, Vte) = best_time(lambda W=W: np.linalg.svd(W, full_matrices=False),
-                                         args.svd_repeat)
+                                         MPI.COMM_SELF, args.svd_repeat)
         r = args.rank
         t_sel, exact_idx = best_time(
-            lambda Ue=Ue, se=se, Vte=Vte: mask_from_factors(Ue[:, :r], se[:r], Vte[:r], k, comm=MPI.COMM_SELF), 1)
+            lambda Ue=Ue, se=se, Vte=Vte: mask_from_factors(Ue[:, :r], se[:r], Vte[:r], k, comm=MPI.COMM_SELF),
+            MPI.COMM_SELF)
         print(f"{m:>5}x{n:<6} {'numpy.linalg.svd':<16} {t_svd:>10.2f} {t_sel:>10.2f} "
               f"{t_svd + t_sel:>9.2f} {1.0:>8.1f} {1.0:>8.4f}", flush=True)
         for over, q in args.configs:
@@ -110,8 +113,8 @@ def part_matrices(args):
             label = f"rsvd l={args.rank + over_n} q={q}"
             t_r, (U, s, Vt) = best_time(
                 lambda W=W: low_rank_factors(W, args.rank, method="rsvd", oversample=over_n,
-                                         power_iters=q, seed=0, comm=MPI.COMM_SELF), args.repeat)
-            t_rsel, idx = best_time(lambda: mask_from_factors(U, s, Vt, k, comm=MPI.COMM_SELF), 1)
+                                         power_iters=q, seed=0, comm=MPI.COMM_SELF), MPI.COMM_SELF, args.repeat)
+            t_rsel, idx = best_time(lambda: mask_from_factors(U, s, Vt, k, comm=MPI.COMM_SELF), MPI.COMM_SELF)
             jac = jaccard(idx, exact_idx)
             sv_err = float(np.max(np.abs(s - se[:args.rank]) / se[:args.rank]))
             row = {"shape": [m, n], "rank": args.rank, "density": args.density, "k": k,
@@ -146,10 +149,7 @@ def write_block_file(path):
                 return path
     tensors = {name: synthetic_weight(*shape, seed=i, dtype=np.float32).astype(ml_dtypes.bfloat16)
                for i, (name, shape) in enumerate(LLAMA_BLOCK.items())}
-    tmp = path.with_suffix(".tmp")
-    save_file(tensors, str(tmp))
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp))
 
 
 def _rss_bytes():
@@ -163,17 +163,14 @@ def block_worker(path, out, rank, density):
 
     comm = MPI.COMM_WORLD
     before = _rss_bytes()
-    comm.Barrier()
-    t0 = time.perf_counter()
-    res = compute_masks(path, rank, density=density, comm=comm)
-    t_masks = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
+    t_masks, res = best_time(lambda: compute_masks(path, rank, density=density, comm=comm), comm)
     if comm.rank == 0:
         t1 = time.perf_counter()
         save_masks(Path(tempfile.gettempdir()) / "rsketch-bench-block-masks.safetensors",
                    res.masks(), fmt="int32")
         t_write = time.perf_counter() - t1
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    mem = comm.gather({"rss_before": before, "peak_rss": peak}, root=0)
+    mem = gather_objects({"rss_before": before, "peak_rss": peak}, comm)
     if comm.rank == 0:
         largest = max(m * n for m, n in LLAMA_BLOCK.values())
         payload = {"ranks": comm.size, "time_masks": t_masks, "time_write": t_write,
@@ -184,7 +181,7 @@ def block_worker(path, out, rank, density):
                    "per_rank_memory": mem,
                    "per_matrix_seconds": {r.name: r.seconds for r in res.reports},
                    "mean_jaccard_magnitude": float(np.mean([r.jaccard_magnitude for r in res.reports]))}
-        Path(out).write_text(json.dumps(payload, indent=2))
+        write_json(out, payload)
 
 
 def part_block(args):
@@ -361,7 +358,7 @@ def main(argv=None):
     if args.block_worker:
         return block_worker(args.block_worker, args.worker_out, args.rank, args.density)
 
-    path = Path(args.out or RESULTS) / JSON_NAME
+    path = result_path(JSON_NAME, args.out)
     results = json.loads(path.read_text()) if path.exists() else {}
     results.update({"benchmark": "bench_lift", "machine": machine(),
                     "threads_per_process": os.environ.get("OPENBLAS_NUM_THREADS")})
@@ -372,7 +369,7 @@ def main(argv=None):
         print(f"== {part}", flush=True)
         results[part] = {"matrices": part_matrices, "block": part_block,
                          "overlap": part_overlap}[part](args)
-        write_json(JSON_NAME, results, args.out)
+        write_json(path, results)
     print(f"wrote {path}", flush=True)
 
 

@@ -27,7 +27,9 @@ import numpy as np
 from mpi4py import MPI
 
 import rsketch as rs  # noqa: E402
-from benchmarks.common import best_time, machine, write_json
+from benchmarks.common import machine, result_path
+from rsketch.io import write_json
+from rsketch.mpi import allreduce_sum, best_time, max_over_ranks
 from solvers import BlockJacobi, Jacobi, make_problem  # noqa: E402
 
 try:
@@ -40,7 +42,7 @@ except ImportError:  # PETSc is an optional extra
 
 def timed(fn, comm, repeat=3):
     """Best wall time (max over ranks) of a few calls of a setup, and the last result."""
-    return best_time(fn, repeat, comm)
+    return best_time(fn, comm, repeat)
 
 
 def petsc_bjacobi(mat, comm):
@@ -59,36 +61,36 @@ def bench_problem(name, n, args, comm):
     lay = A.layout
     x = np.random.default_rng(comm.rank).standard_normal(lay.local_size)
     rows.update(problem=name, n_grid=n, unknowns=lay.n, ranks=comm.size, generate_time=t_gen,
-                nnz=comm.allreduce(A.nnz))
-    t_mv, _ = best_time(lambda: A.matvec(x), args.repeat, comm)
+                nnz=allreduce_sum(A.nnz, comm))
+    t_mv, _ = best_time(lambda: A.matvec(x), comm, args.repeat)
     sent0, msg0, ex0 = A.halo.values_sent, A.halo.messages_sent, A.halo.exchanges
     A.matvec(x)
     rows.update(matvec_time=t_mv,
-                halo_values_per_matvec=comm.allreduce(A.halo.values_sent - sent0),
-                halo_messages_per_matvec=comm.allreduce(A.halo.messages_sent - msg0),
-                max_ghosts_per_rank=comm.allreduce(A.halo.n_ghosts, op=MPI.MAX))
+                halo_values_per_matvec=allreduce_sum(A.halo.values_sent - sent0, comm),
+                halo_messages_per_matvec=allreduce_sum(A.halo.messages_sent - msg0, comm),
+                max_ghosts_per_rank=max_over_ranks(A.halo.n_ghosts, comm))
     assert A.halo.exchanges - ex0 == 1
     if comm.size == 1:
         G = A.local
-        t_sp, y_sp = best_time(lambda: G @ x, args.repeat, comm)
+        t_sp, y_sp = best_time(lambda: G @ x, comm, args.repeat)
         np.testing.assert_allclose(A.matvec(x), y_sp, rtol=1e-13, atol=1e-13)
         rows.update(scipy_matvec_time=t_sp, matvec_vs_scipy=t_sp / t_mv)
     if PETSc is not None:
         mat = distcsr_to_mat(A)
         xv = array_to_vec(x, comm, lay)
         yv = mat.createVecLeft()
-        t_pm, _ = best_time(lambda: mat.mult(xv, yv), args.repeat, comm)
+        t_pm, _ = best_time(lambda: mat.mult(xv, yv), comm, args.repeat)
         np.testing.assert_allclose(A.matvec(x), yv.getArray(), rtol=1e-13, atol=1e-13)
         rows.update(petsc_matmult_time=t_pm, matvec_vs_petsc=t_pm / t_mv)
     # preconditioners: setup once (timed), apply best of repeat
     t_js, J = timed(lambda: Jacobi(A), comm)
-    t_ja, _ = best_time(lambda: J.matvec(x), args.repeat, comm)
+    t_ja, _ = best_time(lambda: J.matvec(x), comm, args.repeat)
     t_bs, M = timed(lambda: BlockJacobi(A), comm)
-    t_ba, y = best_time(lambda: M.matvec(x), args.repeat, comm)
+    t_ba, y = best_time(lambda: M.matvec(x), comm, args.repeat)
     rows.update(jacobi_setup=t_js, jacobi_apply=t_ja, bjacobi_ilu0_setup=t_bs, bjacobi_ilu0_apply=t_ba)
     if PETSc is not None:
         t_ps, pc = timed(lambda: petsc_bjacobi(mat, comm), comm)
-        t_pa, _ = best_time(lambda: pc.apply(xv, yv), args.repeat, comm)
+        t_pa, _ = best_time(lambda: pc.apply(xv, yv), comm, args.repeat)
         np.testing.assert_allclose(y, yv.getArray(), rtol=1e-10, atol=1e-12)
         rows.update(petsc_bjacobi_setup=t_ps, petsc_bjacobi_apply=t_pa,
                     bjacobi_setup_vs_petsc=t_ps / t_bs, bjacobi_apply_vs_petsc=t_pa / t_ba)
@@ -103,9 +105,9 @@ def bench_spilu(n, args, comm):
     out = {"problem": "convdiff3d", "n_grid": n, "unknowns": A.layout.n, "ranks": comm.size}
     for sub in ("ilu0", "ilu"):
         t_s, M = timed(lambda: BlockJacobi(A, sub=sub), comm, 1 if sub == "ilu" else 3)
-        t_a, _ = best_time(lambda: M.matvec(x), args.repeat, comm)
+        t_a, _ = best_time(lambda: M.matvec(x), comm, args.repeat)
         out.update({f"{sub}_setup": t_s, f"{sub}_apply": t_a,
-                    f"{sub}_factor_nnz": comm.allreduce(M.nnz_factors)})
+                    f"{sub}_factor_nnz": allreduce_sum(M.nnz_factors, comm)})
     out["spilu_setup_over_ilu0"] = out["ilu_setup"] / out["ilu0_setup"]
     return out
 
@@ -148,10 +150,10 @@ def main(argv=None):
               f"{spilu['ilu0_apply'] * 1e3:.2f} ms, factor nnz {spilu['ilu_factor_nnz']} vs "
               f"{spilu['ilu0_factor_nnz']}")
     if comm.rank == 0:
-        path = write_json(f"bench_operators_np{comm.size}.json",
+        path = write_json(result_path(f"bench_operators_np{comm.size}.json", args.out),
                           {"benchmark": "bench_operators", "machine": machine(), "repeat": args.repeat,
                            "load_average_1min": os.getloadavg()[0],
-                           "rows": results, "spilu": spilu}, args.out)
+                           "rows": results, "spilu": spilu})
         print(f"wrote {path}")
     return results, spilu
 

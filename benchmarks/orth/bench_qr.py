@@ -38,7 +38,9 @@ import scipy.linalg as sl
 from mpi4py import MPI
 
 import rsketch as rs  # noqa: E402
-from benchmarks.common import RESULTS, best_time, machine, write_json
+from benchmarks.common import RESULTS, machine, result_path
+from rsketch.io import write_json
+from rsketch.mpi import allreduce_sum, best_time
 from rsketch.orth import BreakdownError, cgs2, mgs  # noqa: E402
 from rsketch.rng import RandomStream  # noqa: E402
 
@@ -61,8 +63,8 @@ def accuracy(X, Q, R, comm, perm=None):
     """||I - Q^T Q||_2, cond(Q) (from the Gram matrix), ||X P - QR||_F / ||X||_F."""
     Q = np.asarray(Q, dtype=np.float64)
     XP = X if perm is None else X[:, perm]
-    parts = np.concatenate([(Q.T @ Q).ravel(), [np.linalg.norm(XP - Q @ R) ** 2, np.linalg.norm(X) ** 2]])
-    comm.Allreduce(MPI.IN_PLACE, parts)
+    parts = allreduce_sum(np.concatenate([(Q.T @ Q).ravel(),
+                                          [np.linalg.norm(XP - Q @ R) ** 2, np.linalg.norm(X) ** 2]]), comm)
     r = Q.shape[1]
     G = parts[:r * r].reshape(r, r)
     w = np.linalg.eigvalsh(0.5 * (G + G.T)) if r else np.ones(1)
@@ -74,7 +76,7 @@ def accuracy(X, Q, R, comm, perm=None):
 def timed(name, fn, X, repeat, comm, accuracy_of=None):
     """Best time of ``fn`` and the accuracy of its result; a breakdown is recorded."""
     try:
-        t, out = best_time(fn, repeat, comm)
+        t, out = best_time(fn, comm, repeat)
     except BreakdownError as exc:
         return {"method": name, "status": "breakdown", "message": str(exc).split(";")[0]}
     row = {"method": name, "status": "ok", "time": t}
@@ -310,9 +312,10 @@ def main(argv=None):
         import os
 
         threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
-        path = write_json(name, {"benchmark": "bench_qr", "ranks": comm.size, "machine": machine(),
-                                 "openblas_threads": threads,
-                                 "wall_time": time.perf_counter() - t0, "results": results}, args.out)
+        path = write_json(result_path(name, args.out),
+                          {"benchmark": "bench_qr", "ranks": comm.size, "machine": machine(),
+                           "openblas_threads": threads, "wall_time": time.perf_counter() - t0,
+                           "results": results})
         print(f"wrote {path}")
 
 

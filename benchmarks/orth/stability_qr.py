@@ -29,7 +29,8 @@ import scipy.linalg as sl
 from mpi4py import MPI
 
 import rsketch as rs  # noqa: E402
-from benchmarks.common import machine, write_json
+from benchmarks.common import machine, result_path
+from rsketch.io import write_json
 from rsketch.testing.matrices import parametric_family, prescribed_cond
 from rsketch.orth import BreakdownError, cgs, cgs2, mgs  # noqa: E402
 
@@ -196,9 +197,7 @@ def report(out_dir=None):
     what the textbook algorithm returns where rsketch raises BreakdownError."""
     import json
 
-    from benchmarks.common import RESULTS
-
-    d = json.loads((Path(out_dir or RESULTS) / "stability_qr.json").read_text())
+    d = json.loads(result_path("stability_qr.json", out_dir).read_text())
     if "sketch_quality" in d:
         print(f"cond(ΘQ) for an orthonormal Q, {d['n']} x {d['m']}\n")
         print("| k / m | " + " | ".join(r["sketch"].split("(")[0]
@@ -255,9 +254,7 @@ def main(argv=None):
     if args.plot:
         import json
 
-        from benchmarks.common import RESULTS
-
-        d = json.loads((Path(args.out or RESULTS) / "stability_qr.json").read_text())
+        d = json.loads(result_path("stability_qr.json", args.out).read_text())
         return plot(d["cond_Qi_W"], d["m"], ROOT / "docs" / "figures" / "qr_stability_cond.png")
     n = args.n or (20000 if args.quick else 100000)
     m = args.m or (150 if args.quick else 300)
@@ -273,7 +270,7 @@ def main(argv=None):
                                    rs.SparseSign(4 * mr, nnz=8, seed=0), None))
     payload = {"benchmark": "stability_qr", "machine": machine(), "n": n, "m": m, "m_random": mr,
                "sketch_quality": quality, "families": families, "cond_Qi_W": curves}
-    print(f"wrote {write_json('stability_qr.json', payload, args.out)}")
+    print(f"wrote {write_json(result_path('stability_qr.json', args.out), payload)}")
     fig_dir = Path(args.out) if args.out else ROOT / "docs" / "figures"
     plot(curves, m, fig_dir / "qr_stability_cond.png")
 

@@ -18,7 +18,9 @@ import numpy as np
 from mpi4py import MPI
 
 import rsketch as rs  # noqa: E402
-from benchmarks.common import best_time, machine, write_json
+from benchmarks.common import machine, result_path
+from rsketch.io import write_json
+from rsketch.mpi import allreduce_inplace, allreduce_sum, best_time
 
 ALL_KINDS = ("gaussian", "rademacher", "sparse", "srht", "block_srht")
 
@@ -44,18 +46,17 @@ def main(argv=None):
         def dense_gaussian(X=X, k=k):
             G = np.random.default_rng(1).standard_normal((k, lay.local_size))
             Y = G @ X
-            comm.Allreduce(MPI.IN_PLACE, Y)
-            return Y
+            return allreduce_inplace(Y, comm)
 
-        t_dense, _ = best_time(dense_gaussian, args.repeat, comm)
-        t_read, _ = best_time(lambda X=X: comm.allreduce(X.sum()), args.repeat, comm)
+        t_dense, _ = best_time(dense_gaussian, comm, args.repeat)
+        t_read, _ = best_time(lambda X=X: allreduce_sum(X.sum(), comm), comm, args.repeat)
         rs.print0(f"{d:>5} {'dense G@X':<11} {t_dense:>9.4f} {1.0:>9.2f} {t_read / t_dense:>8.3f}")
         rs.print0(f"{d:>5} {'X.sum()':<11} {t_read:>9.4f} {t_dense / t_read:>9.2f} {1.0:>8.3f}")
         for kind in args.kinds:
             if kind == "srht" and comm.size > 1:
                 continue
             S = rs.make_sketch(kind, k, seed=0)
-            t, _ = best_time(lambda S=S, X=X: S.apply(X, comm), args.repeat, comm)
+            t, _ = best_time(lambda S=S, X=X: S.apply(X, comm), comm, args.repeat)
             row = {"n": args.n, "d": d, "k": k, "ranks": comm.size, "kind": kind, "time": t,
                    "dense_gaussian_time": t_dense, "read_time": t_read,
                    "speedup_vs_dense_gaussian": t_dense / t, "time_over_read": t / t_read}
@@ -63,8 +64,8 @@ def main(argv=None):
             rs.print0(f"{d:>5} {kind:<11} {t:>9.4f} {t_dense / t:>9.2f} {t_read / t:>8.3f}")
         del X
     if comm.rank == 0:
-        path = write_json(f"bench_sketch_np{comm.size}.json",
-                          {"benchmark": "bench_sketch", "machine": machine(), "rows": rows}, args.out)
+        path = write_json(result_path(f"bench_sketch_np{comm.size}.json", args.out),
+                          {"benchmark": "bench_sketch", "machine": machine(), "rows": rows})
         print(f"wrote {path}")
     return rows
 

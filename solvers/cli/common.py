@@ -1,4 +1,5 @@
-"""What ``rsketch solve`` and ``rsketch eigs`` share: the system, the sketch, atomic output."""
+"""What ``rsketch solve`` and ``rsketch eigs`` share: the system, the sketch, the true residual,
+the output files (written atomically by rank 0 with :mod:`rsketch.io`)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,13 @@ import argparse
 import csv
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 import rsketch as rs
-from rsketch.mpi import agreed
+from rsketch.io import atomic_write, json_default, write_on_root
+from rsketch.mpi import agreed, fused_allreduce
 
 from .._bound_sketch import SKETCH_FACTOR
 from ..operators import PROBLEMS, load_matrix_market, load_vector_market, make_problem
@@ -84,28 +84,34 @@ def load_system(args, comm):
     return prob.A, prob.b, desc
 
 
-def write_atomic(path, data, comm, binary=False):
-    """Rank 0 writes ``data`` (str/bytes, or a callable taking a path) to ``path`` atomically."""
-    if comm.Get_rank() != 0:
-        return
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    try:
-        if callable(data):
-            os.close(fd)
-            data(tmp)
-        else:
-            with os.fdopen(fd, "wb" if binary else "w") as fh:
-                fh.write(data)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)      # mkstemp creates 0600; give the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def true_residual_norms(A, b, x, comm):
+    """``(‖b − A x‖, ‖b‖)`` of real row-distributed vectors, with one fused reduction (collective).
+
+    Parameters
+    ----------
+    A : DistCSR or Operator
+        Anything with ``matvec(x_local)``.
+    b, x : ndarray
+        This rank's rows.
+    comm : mpi4py.MPI.Comm
+
+    Returns
+    -------
+    tuple of float
+        The same on every rank.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> from mpi4py import MPI
+    >>> from solvers import DistCSR
+    >>> A = DistCSR.from_global(sp.diags([2.0, 2.0]), MPI.COMM_SELF)
+    >>> true_residual_norms(A, np.array([3.0, 4.0]), np.zeros(2), MPI.COMM_SELF)
+    (5.0, 5.0)
+    """
+    r = b - A.matvec(x)
+    rr, bb = fused_allreduce([r @ r, b @ b], comm)
+    return float(np.sqrt(rr)), float(np.sqrt(bb))
 
 
 def history_text(path, runs):
@@ -115,7 +121,7 @@ def history_text(path, runs):
     JSON-able fields, kept in the JSON form).
     """
     if str(path).endswith(".json"):
-        return json.dumps(runs, indent=2, default=_jsonable)
+        return json.dumps(runs, indent=2, default=json_default)
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow(["method", "iteration", "residual_norm"])
@@ -125,40 +131,41 @@ def history_text(path, runs):
     return out.getvalue()
 
 
-def _jsonable(obj):
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    if isinstance(obj, complex):
-        return [obj.real, obj.imag]
-    return str(obj)
+def require_matplotlib():
+    """Select matplotlib's non-interactive Agg backend; an agreed ``ValueError`` if it is missing.
+
+    Every command with ``--plot`` calls it on every rank before computing anything, so a
+    missing matplotlib is reported at once (the ranks share one installation).
+    """
+    try:
+        import matplotlib
+    except ImportError:
+        raise agreed(ValueError("--plot needs matplotlib (pip install rsketch[plot])")) from None
+    matplotlib.use("Agg")
+    return matplotlib
 
 
 def plot_histories(path, runs, comm, title, ylabel="relative residual norm", xlabel="iteration"):
-    """Convergence plot (matplotlib, Agg) written atomically by rank 0."""
-    if comm.Get_rank() != 0:
-        return
-    try:
-        import matplotlib
+    """Convergence plot (PNG) written atomically by rank 0 (collective: a failure to write is
+    raised on every rank)."""
+    require_matplotlib()
 
-        matplotlib.use("Agg")
+    def draw():
         import matplotlib.pyplot as plt
-    except ImportError:
-        raise agreed(ValueError("--plot needs matplotlib (pip install rsketch[plot])")) from None
 
-    def draw(tmp):
         fig, ax = plt.subplots(figsize=(6.4, 4.2))
-        for run in runs:
-            r = np.asarray(run["residual_norms"], dtype=float)
-            ax.semilogy(np.arange(r.size), r / run.get("scale", 1.0), label=run["label"])
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        ax.set_title(title, fontsize=10)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(tmp, format="png", dpi=110)
-        plt.close(fig)
+        try:
+            for run in runs:
+                r = np.asarray(run["residual_norms"], dtype=float)
+                ax.semilogy(np.arange(r.size), r / run.get("scale", 1.0), label=run["label"])
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(ylabel)
+            ax.set_title(title, fontsize=10)
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend()
+            fig.tight_layout()
+            atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110), suffix=Path(path).suffix)
+        finally:
+            plt.close(fig)
 
-    write_atomic(path, draw, comm)
+    write_on_root(comm, draw)

@@ -11,15 +11,15 @@ the convergence of the sketched residuals per restart cycle.
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
-from mpi4py import MPI
 
-from rsketch.mpi import agreed, get_comm, print0
+from rsketch.io import json_default, write_on_root, write_text
+from rsketch.mpi import best_time, get_comm, print0
+from rsketch.validation import check_int, replicated
 
-from .common import (_jsonable, add_sketch_arguments, add_system_arguments, build_sketch,
-                          history_text, load_system, plot_histories, write_atomic)
+from .common import (add_sketch_arguments, add_system_arguments, build_sketch, history_text,
+                     load_system, plot_histories, require_matplotlib)
 from ..krylov.eigs import WHICH, reigs
 
 
@@ -40,8 +40,10 @@ def add_arguments(parser):
 
 def run(args):
     comm = get_comm()
-    if args.k is None or args.k < 1:
-        raise agreed(ValueError(f"--k must be a positive integer, got {args.k}"))
+    with replicated():   # the same argv on every rank
+        check_int(args.k, "--k", minimum=1)
+    if args.plot:
+        require_matplotlib()
     A, _, desc = load_system(args, comm)
     m = max(2 * args.k + 1, 20) if args.m is None else args.m
     sketch = build_sketch(args, m + 1)
@@ -49,11 +51,9 @@ def run(args):
     print0(f"rsketch eigs: {desc} on {comm.Get_size()} rank(s); k = {args.k}, which = {args.which}"
            + (f", sigma = {args.sigma:g}" if args.sigma is not None else "") + f", m = {m}",
            comm=comm)
-    comm.Barrier()
-    t0 = time.perf_counter()
-    res = reigs(A, args.k, which=args.which, sigma=args.sigma, m=m, tol=args.tol,
-                maxiter=args.maxiter, sketch=sketch, basis_dtype=dt, comm=comm)
-    elapsed = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
+    elapsed, res = best_time(lambda: reigs(A, args.k, which=args.which, sigma=args.sigma, m=m, tol=args.tol,
+                                           maxiter=args.maxiter, sketch=sketch, basis_dtype=dt, comm=comm),
+                             comm)
     print0(f"{'#':>3} {'eigenvalue':>34} {'‖Ax−λx‖/|λ|':>12}", comm=comm)
     for i, (lam, r) in enumerate(zip(res.eigenvalues, res.residual_norms)):
         val = f"{lam.real: .12e}" + (f" {lam.imag:+.6e}i" if np.iscomplexobj(lam) and lam.imag else "")
@@ -71,10 +71,10 @@ def run(args):
                                "iterations": res.iterations, "restarts": res.restarts,
                                "reductions": res.reductions, "time": elapsed,
                                "sketched_residual_history": [h for h in res.history]},
-                              indent=2, default=_jsonable)
+                              indent=2, default=json_default)
         else:
             text = history_text(args.history, [{"method": "reigs", "residual_norms": hist}])
-        write_atomic(args.history, text, comm)
+        write_on_root(comm, lambda: write_text(args.history, text))
         print0(f"history written to {args.history}", comm=comm)
     if args.plot:
         plot_histories(args.plot, [{"label": f"reigs, largest of {args.k}", "residual_norms": hist}],

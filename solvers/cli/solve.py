@@ -13,15 +13,14 @@ norm); the final line reports the true residual ``‖b − A x‖`` computed in 
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
-from mpi4py import MPI
 
-from rsketch.mpi import agreed, get_comm, print0
+from rsketch.io import write_on_root, write_text
+from rsketch.mpi import allreduce_sum, best_time, get_comm, print0
+from rsketch.validation import check_int, replicated
 
-from .common import (add_sketch_arguments, add_system_arguments, build_sketch,
-                          history_text, load_system, plot_histories, write_atomic)
+from .common import (add_sketch_arguments, add_system_arguments, build_sketch, history_text,
+                     load_system, plot_histories, require_matplotlib, true_residual_norms)
 from ..krylov import ORTHO, gmres, rfom, rgmres
 from ..operators import PRECONDITIONERS, make_preconditioner
 
@@ -67,25 +66,15 @@ def _runs(args):
     return [(args.method, rfom, {"basis_dtype": dt})]
 
 
-def _true_residual(A, b, x, comm):
-    r = b - A.matvec(x)
-    s = np.array([r @ r, b @ b])
-    comm.Allreduce(MPI.IN_PLACE, s)
-    return float(np.sqrt(s[0])), float(np.sqrt(s[1]))
-
-
 def run(args):
     comm = get_comm()
-    for name, value in (("--restart", args.restart), ("--n", args.n)):
-        if value is None or value < 1:
-            raise agreed(ValueError(f"{name} must be a positive integer, got {value}"))
-    if args.deflate is not None and not (args.compare or args.method == "rgmres"):
-        raise agreed(ValueError(f"--deflate applies to rgmres, not to --method {args.method}"))
+    with replicated():   # the same argv on every rank
+        check_int(args.restart, "--restart", minimum=1)
+        check_int(args.n, "--n", minimum=1)
+        if args.deflate is not None and not (args.compare or args.method == "rgmres"):
+            raise ValueError(f"--deflate applies to rgmres, not to --method {args.method}")
     if args.plot:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise agreed(ValueError("--plot needs matplotlib (pip install rsketch[plot])")) from None
+        require_matplotlib()
     A, b, desc = load_system(args, comm)
     M = make_preconditioner(args.pc, A, comm)
     print0(f"rsketch solve: {desc} on {comm.Get_size()} rank(s); restart {args.restart}, "
@@ -96,7 +85,7 @@ def run(args):
             kw["sketch"] = build_sketch(args, args.restart + 1)
         monitor = None
         if args.monitor:
-            bn = np.sqrt(comm.allreduce(float(b @ b)))
+            bn = np.sqrt(allreduce_sum(float(b @ b), comm))
             print0(f"{label}:", comm=comm)
             print0(f"{0:3d} KSP Residual norm {bn:14.12e}", comm=comm)
             count = [0]
@@ -108,12 +97,10 @@ def run(args):
         # untimed warm-up: first-call costs (numba cache loads, MPI connections, page
         # faults of the first large allocations) must not land on whichever method runs first
         solver(A, b, restart=args.restart, maxiter=3, M=M, side=args.side, comm=comm, **kw)
-        comm.Barrier()
-        t0 = time.perf_counter()
-        res = solver(A, b, rtol=args.rtol, atol=args.atol, restart=args.restart,
-                     maxiter=args.maxiter, M=M, side=args.side, callback=monitor, comm=comm, **kw)
-        elapsed = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
-        rn, bn = _true_residual(A, b, res.x, comm)
+        elapsed, res = best_time(
+            lambda: solver(A, b, rtol=args.rtol, atol=args.atol, restart=args.restart, maxiter=args.maxiter,
+                           M=M, side=args.side, callback=monitor, comm=comm, **kw), comm)
+        rn, bn = true_residual_norms(A, b, res.x, comm)
         if args.monitor:
             print0(f"Linear solve {'converged' if res.converged else 'did not converge'} due to "
                    f"{res.reason.upper().replace(' ', '_')} iterations {res.iterations}", comm=comm)
@@ -127,7 +114,7 @@ def run(args):
                      "ranks": comm.Get_size(), "system": desc})
     _print_table(table, comm)
     if args.history:
-        write_atomic(args.history, history_text(args.history, runs), comm)
+        write_on_root(comm, lambda: write_text(args.history, history_text(args.history, runs)))
         print0(f"history written to {args.history}", comm=comm)
     if args.plot:
         plot_histories(args.plot, runs, comm, desc)

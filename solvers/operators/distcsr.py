@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from rsketch.mpi import Layout, agreed, get_comm, raise_collectively
-from rsketch.validation import SUPPORTED_DTYPES, check_tall
+from rsketch.mpi import Layout, agreed, allgather_meta, allgather_objects, get_comm, raise_collectively
+from rsketch.validation import DTYPE_CODES, SUPPORTED_DTYPES, check_int, check_tall
 
 from .halo import Halo
 from .protocol import Operator
@@ -14,13 +14,10 @@ from .protocol import Operator
 __all__ = ["DistCSR", "csr_select"]
 
 
-_DTYPE_CODES = {dt: i for i, dt in enumerate(SUPPORTED_DTYPES)}
-
-
 def _matrix_dtype(dtype, name):
     """The dtype a matrix is stored in: supported floats/complex kept, integers and bools to float64."""
     dtype = np.dtype(dtype)
-    if dtype in _DTYPE_CODES:
+    if dtype in DTYPE_CODES:
         return dtype
     if dtype.kind in "biu":
         return np.dtype(np.float64)
@@ -163,16 +160,14 @@ class DistCSR:
         err, local = None, None
         meta = np.array([0, -1, -1, 0], dtype=np.int64)  # n_local, n, dtype code, error
         try:
-            if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 0:
-                raise TypeError(f"n must be a non-negative integer, got {n!r}")
+            n = check_int(n, "n", minimum=0)
             meta[1] = n
-            local = _validated_rows(csr_local, int(n), name)
+            local = _validated_rows(csr_local, n, name)
             meta[0] = local.shape[0]
-            meta[2] = _DTYPE_CODES[local.dtype]
+            meta[2] = DTYPE_CODES[local.dtype]
         except (TypeError, ValueError) as exc:
             err, meta[3] = exc, 1
-        allmeta = np.empty((comm.Get_size(), 4), dtype=np.int64)
-        comm.Allgather(meta, allmeta)
+        allmeta = allgather_meta(meta, comm)
         if allmeta[:, 3].any():
             raise_collectively(err, comm)
         if len(set(allmeta[:, 1].tolist())) > 1:
@@ -309,11 +304,9 @@ class DistCSR:
 
     def to_scipy(self):
         """The global matrix on every rank, as CSR (an allgather of all rows: small cases)."""
-        comm = self.layout.comm
-        if self.layout.size == 1:
-            return self.local.copy()
-        parts = comm.allgather(self.local)
-        return sp.vstack(parts, format="csr")
+        if self.layout.size == 1:   # `local` is a new matrix; the communicator is not used
+            return self.local
+        return sp.vstack(allgather_objects(self.local, self.layout.comm), format="csr")
 
     def __repr__(self):
         return (f"DistCSR(n={self.layout.n}, nnz_local={self.nnz}, ghosts={self.halo.n_ghosts}, "

@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 from mpi4py import MPI
 
+from rsketch.mpi import alltoall_counts, alltoallv_int64
+
 __all__ = ["Halo"]
 
 # Tag of the ghost messages. MPI keeps the order of messages between two ranks with the same
@@ -65,22 +67,15 @@ class Halo:
 
     def __init__(self, ghosts, layout):
         comm = layout.comm
-        size = layout.size
         self.layout = layout
         self.ghosts = np.ascontiguousarray(ghosts, dtype=np.int64)
         owners = np.searchsorted(layout.offsets, self.ghosts, side="right") - 1
-        recv_counts = np.bincount(owners, minlength=size).astype(np.int64)
-        send_counts = np.empty(size, dtype=np.int64)
+        # how many ghosts this rank needs from each rank, and which: sorted, so grouped by owner
+        recv_counts = np.bincount(owners, minlength=layout.size).astype(np.int64)
+        send_counts = alltoall_counts(recv_counts, comm)    # what each rank needs from this one
         recv_displs = _exclusive_cumsum(recv_counts)
-        if size > 1:
-            comm.Alltoall(recv_counts, send_counts)
-        else:  # one rank owns every column: nothing to exchange
-            send_counts[:] = 0
         send_displs = _exclusive_cumsum(send_counts)
-        requested = np.empty(int(send_counts.sum()), dtype=np.int64)
-        if size > 1:
-            comm.Alltoallv([self.ghosts, (recv_counts, recv_displs), MPI.INT64_T],
-                           [requested, (send_counts, send_displs), MPI.INT64_T])
+        requested = alltoallv_int64(self.ghosts, recv_counts, send_counts, comm)
         self.send_rows = requested - layout.start
         self.recv_ranks = np.flatnonzero(recv_counts)
         self.recv_counts = recv_counts[self.recv_ranks]

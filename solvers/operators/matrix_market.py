@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from mpi4py import MPI
 
-from rsketch.mpi import Layout, get_comm, raise_collectively
+from rsketch.mpi import Layout, bcast_array, get_comm, raise_collectively, scatter_objects, scatter_rows
 
 from .distcsr import DistCSR
 
@@ -30,10 +29,8 @@ def _read_on_root(path, comm, what, convert):
             err = FileNotFoundError(f"Matrix Market file {str(path)!r} not found")
         except Exception as exc:  # noqa: BLE001 - any reader failure must reach every rank
             err = ValueError(f"cannot read {what} from Matrix Market file {str(path)!r}: {exc}")
-    first = np.array([1 if err is not None else 0], dtype=np.int64)
-    if comm.Get_size() > 1:
-        comm.Bcast(first, root=0)
-    if first[0]:
+    failed = bcast_array(np.array([err is not None], dtype=np.int64), comm)
+    if failed[0]:
         raise_collectively(err, comm)
     return obj
 
@@ -84,15 +81,12 @@ def load_matrix_market(path, comm=None):
     """
     comm = get_comm(comm)
     M = _read_on_root(path, comm, "a matrix", _square_finite)
-    n = np.array([M.shape[0] if comm.Get_rank() == 0 else 0], dtype=np.int64)
-    if comm.Get_size() > 1:
-        comm.Bcast(n, root=0)
-    layout = Layout(int(n[0]), comm)
+    n = int(bcast_array(np.array([M.shape[0] if comm.Get_rank() == 0 else 0], dtype=np.int64), comm)[0])
+    layout = Layout(n, comm)
     parts = None
-    if comm.Get_rank() == 0:
-        parts = [M[o:o + c] for o, c in zip(layout.offsets, layout.counts)]
-    rows = comm.scatter(parts, root=0) if comm.Get_size() > 1 else M
-    return DistCSR.from_local_rows(rows, int(n[0]), comm)
+    if comm.Get_rank() == 0:   # one rank keeps M itself (no copy of the whole matrix)
+        parts = [M] if layout.size == 1 else [M[o:o + c] for o, c in zip(layout.offsets, layout.counts)]
+    return DistCSR.from_local_rows(scatter_objects(parts, comm), n, comm)
 
 def load_vector_market(path, layout):
     """Read a vector (an ``n x 1`` or ``1 x n`` Matrix Market array) and return this rank's rows.
@@ -130,12 +124,4 @@ def load_vector_market(path, layout):
             raise ValueError("the vector contains NaN or Inf")
         return np.ascontiguousarray(V.ravel())
 
-    v = _read_on_root(path, comm, "a vector", as_vector)
-    if comm.Get_size() == 1:
-        return v
-    dtype = np.dtype(comm.bcast(v.dtype.str if comm.Get_rank() == 0 else None, root=0))
-    out = np.empty(layout.local_size, dtype=dtype)
-    mpi_type = MPI._typedict[dtype.char]
-    comm.Scatterv([v, layout.counts, layout.offsets, mpi_type] if comm.Get_rank() == 0 else None,
-                  [out, mpi_type], root=0)
-    return out
+    return scatter_rows(_read_on_root(path, comm, "a vector", as_vector), layout)

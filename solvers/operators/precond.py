@@ -24,7 +24,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse.linalg as spla
 
-from rsketch.mpi import agreed, get_comm, raise_collectively
+from rsketch.mpi import get_comm, raise_collectively
+from rsketch.validation import check_choice, lookup, replicated
 
 from .adapters import as_distcsr
 from .ilu0 import ILU0
@@ -141,16 +142,17 @@ class BlockJacobi(_LocalPreconditioner):
 
     def __init__(self, A, *, sub="ilu0", drop_tol=None, fill_factor=None, permc_spec=None,
                  diag_pivot_thresh=None, comm=None):
-        if sub not in ("ilu", "ilu0", "lu"):
-            raise agreed(ValueError(f"sub must be 'ilu', 'ilu0' or 'lu', got {sub!r}"))
+        with replicated():
+            check_choice(sub, "sub", ("ilu", "ilu0", "lu"))
         A = as_distcsr(A, get_comm(comm))
         self.layout, self.dtype, self.sub = A.layout, A.dtype, sub
         opts = {"permc_spec": permc_spec, "diag_pivot_thresh": diag_pivot_thresh}
         if sub == "ilu":
             opts.update(drop_tol=drop_tol, fill_factor=fill_factor)
         self.options = {k: v for k, v in opts.items() if v is not None}
-        if sub == "ilu0" and self.options:
-            raise agreed(ValueError(f"sub='ilu0' takes no factorization options, got {sorted(self.options)}"))
+        with replicated():
+            if sub == "ilu0" and self.options:
+                raise ValueError(f"sub='ilu0' takes no factorization options, got {sorted(self.options)}")
         self.factor, err = None, None
         if A.layout.local_size:
             try:
@@ -214,11 +216,10 @@ def make_preconditioner(name, A, comm=None, **options):
     >>> M = make_preconditioner("bjacobi", A, sub="ilu", drop_tol=1e-4)
     >>> M = make_preconditioner("bjacobi", A)       # ILU(0), PETSc's default
     """
-    if name not in PRECONDITIONERS:
-        raise agreed(ValueError(f"unknown preconditioner {name!r}; choose from {sorted(PRECONDITIONERS)}"))
-    cls = PRECONDITIONERS[name]
+    with replicated():
+        cls = lookup(PRECONDITIONERS, name, "preconditioner")
+        if cls is None and options:
+            raise ValueError(f"preconditioner 'none' takes no options, got {sorted(options)}")
     if cls is None:
-        if options:
-            raise agreed(ValueError(f"preconditioner 'none' takes no options, got {sorted(options)}"))
         return None
     return cls(A, comm=comm, **options)

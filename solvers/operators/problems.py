@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from rsketch.mpi import Layout, agreed, get_comm, raise_collectively
+from rsketch.mpi import Layout, get_comm, raise_collectively
+from rsketch.validation import check_choice, check_int, check_number, lookup, replicated
 
 from .distcsr import DistCSR
 
@@ -80,21 +81,20 @@ class Problem:
 
 
 def _check_params(n, dim, peclet, wind, scheme, rhs):
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise agreed(ValueError(f"n (grid points per direction) must be a positive integer, got {n!r}"))
-    if float(n) ** dim >= 2**62:
-        raise agreed(ValueError(f"n={n} gives more than 2**62 unknowns in {dim}-D"))
-    peclet = float(peclet)
-    if not np.isfinite(peclet) or peclet < 0:
-        raise agreed(ValueError(f"peclet must be a finite number >= 0, got {peclet}"))
-    if scheme not in ("central", "upwind"):
-        raise agreed(ValueError(f"scheme must be 'central' or 'upwind', got {scheme!r}"))
-    w = np.ones(dim) if wind is None else np.asarray(wind, dtype=np.float64).ravel()
-    if w.size != dim or not np.isfinite(w).all() or not w.any():
-        raise agreed(ValueError(f"wind must be {dim} finite numbers, not all zero, got {wind!r}"))
-    if not (rhs in ("ones", "exact") or callable(rhs)):
-        raise agreed(ValueError(f"rhs must be 'ones', 'exact' or a callable f(*coords), got {rhs!r}"))
-    return int(n), peclet, w / np.linalg.norm(w)
+    """``(n, peclet, unit wind)``; the arguments are the same on every rank: errors are agreed."""
+    with replicated():
+        check_choice(dim, "dim", (2, 3))
+        n = check_int(n, "n (grid points per direction)", minimum=1)
+        if float(n) ** dim >= 2**62:
+            raise ValueError(f"n={n} gives more than 2**62 unknowns in {dim}-D")
+        peclet = check_number(peclet, "peclet", minimum=0)
+        check_choice(scheme, "scheme", ("central", "upwind"))
+        w = np.ones(dim) if wind is None else np.asarray(wind, dtype=np.float64).ravel()
+        if w.size != dim or not np.isfinite(w).all() or not w.any():
+            raise ValueError(f"wind must be {dim} finite numbers, not all zero, got {wind!r}")
+        if not (rhs in ("ones", "exact") or callable(rhs)):
+            raise ValueError(f"rhs must be 'ones', 'exact' or a callable f(*coords), got {rhs!r}")
+    return n, peclet, w / np.linalg.norm(w)
 
 
 def stencil_coefficients(h, peclet, w, scheme):
@@ -195,8 +195,6 @@ def convection_diffusion(n, dim=3, peclet=100.0, *, wind=None, scheme="central",
     (262144, 262144)
     """
     comm = get_comm(comm)
-    if dim not in (2, 3):
-        raise agreed(ValueError(f"dim must be 2 or 3, got {dim!r}"))
     n, peclet, w = _check_params(n, dim, peclet, wind, scheme, rhs)
     h = 1.0 / (n + 1)
     lower, centre, upper = stencil_coefficients(h, peclet, w, scheme)
@@ -282,6 +280,6 @@ def make_problem(name, n, comm=None, **params):
     --------
     >>> prob = make_problem("convdiff3d", 128, peclet=100)
     """
-    if name not in PROBLEMS:
-        raise agreed(ValueError(f"unknown problem {name!r}; choose from {sorted(PROBLEMS)}"))
-    return PROBLEMS[name](n, comm=comm, **params)
+    with replicated():
+        generator = lookup(PROBLEMS, name, "problem")
+    return generator(n, comm=comm, **params)

@@ -132,7 +132,6 @@ def test_registry_and_unpacking():
 
 @pytest.mark.parametrize("kwargs,match", [
     ({"n": 0}, "positive integer"),
-    ({"n": 4.5}, "positive integer"),
     ({"n": 4, "peclet": -1.0}, "peclet"),
     ({"n": 4, "peclet": np.nan}, "peclet"),
     ({"n": 4, "scheme": "quick"}, "scheme"),
@@ -143,6 +142,11 @@ def test_registry_and_unpacking():
 def test_bad_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         convdiff3d(comm=SELF, **kwargs)
+
+
+def test_non_integer_grid_size_is_a_type_error():
+    with pytest.raises(TypeError, match=r"n \(grid points per direction\) must be an integer, got float"):
+        convdiff3d(4.5, comm=SELF)
 
 
 def test_bad_problem_name_and_rhs_function():
