@@ -1,7 +1,7 @@
 """Pure argument checkers: integers, real numbers, choices and registry look-ups.
 
-Each checker returns the normalized value or raises a plain ``TypeError`` (wrong type)
-or ``ValueError`` (wrong value) with a message that names the argument. They never
+Each checker returns the normalized value or raises an :class:`ArgumentTypeError` (wrong
+type) or a ``ValueError`` (wrong value) with a message that names the argument. They never
 communicate: this is the lowest layer of the package, below :mod:`rsketch.mpi` (whose
 :class:`~rsketch.Layout` checks its sizes with :func:`check_int`). A caller whose
 arguments are the same on every rank turns the errors into agreed ones with
@@ -15,7 +15,17 @@ import numbers
 
 import numpy as np
 
-__all__ = ["check_int", "check_number", "check_choice", "lookup"]
+__all__ = ["ArgumentTypeError", "check_int", "check_number", "check_choice", "lookup"]
+
+
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type (a float for a size, an int32 dtype for a basis).
+
+    A ``TypeError``, as Python raises for a wrong type, and also a ``ValueError``: before
+    the checks of the suite were unified, several of them (Krylov ``restart``/``maxiter``,
+    the problem generators' ``n``, ``basis_dtype``) raised ``ValueError`` for these, and
+    code that catches either keeps working.
+    """
 
 
 def _int_range(minimum, maximum):
@@ -54,12 +64,14 @@ def check_int(value, name, *, minimum=None, maximum=None, allow_none=False):
 
     Raises
     ------
-    TypeError
-        ``value`` is not an integer: ``"{name} must be an integer, got float"``.
+    ArgumentTypeError
+        ``value`` is not an integer (a ``TypeError`` and a ``ValueError``).
     ValueError
-        ``value`` is out of range: ``"{name} must be a positive integer, got 0"``
-        (``minimum=1``), ``"... a non-negative integer ..."`` (``minimum=0``),
-        ``"... an integer in [lo, hi] ..."`` (both bounds).
+        ``value`` is out of range.
+
+    Both say what is expected: ``"{name} must be a positive integer, got 0"``
+    (``minimum=1``), ``"... a non-negative integer ..."`` (``minimum=0``), ``"... an
+    integer in [lo, hi] ..."`` (both bounds), ``"... an integer ..."`` (no bound).
 
     Examples
     --------
@@ -70,16 +82,17 @@ def check_int(value, name, *, minimum=None, maximum=None, allow_none=False):
     Traceback (most recent call last):
     ...
     ValueError: k must be a positive integer, got 0
-    >>> check_int(2.0, "block_size")
+    >>> check_int(2.0, "block_size", minimum=1)
     Traceback (most recent call last):
     ...
-    TypeError: block_size must be an integer, got float
+    rsketch.arguments.ArgumentTypeError: block_size must be a positive integer, got 2.0 (float)
     """
     if value is None and allow_none:
         return None
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         also = " or None" if allow_none else ""
-        raise TypeError(f"{name} must be an integer{also}, got {type(value).__name__}")
+        raise ArgumentTypeError(f"{name} must be {_int_range(minimum, maximum)}{also}, "
+                                f"got {value!r} ({type(value).__name__})")
     v = int(value)
     if (minimum is not None and v < minimum) or (maximum is not None and v > maximum):
         raise ValueError(f"{name} must be {_int_range(minimum, maximum)}, got {v!r}")
@@ -108,8 +121,8 @@ def check_number(value, name, *, minimum=None, maximum=None, open_low=False, fin
 
     Raises
     ------
-    TypeError
-        ``value`` is not a real number.
+    ArgumentTypeError
+        ``value`` is not a real number (a ``TypeError`` and a ``ValueError``).
     ValueError
         ``value`` is NaN, infinite (with ``finite=True``) or out of range.
 
@@ -124,10 +137,10 @@ def check_number(value, name, *, minimum=None, maximum=None, open_low=False, fin
     >>> check_number(True, "tol")
     Traceback (most recent call last):
     ...
-    TypeError: tol must be a real number, got bool
+    rsketch.arguments.ArgumentTypeError: tol must be a real number, got bool
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+        raise ArgumentTypeError(f"{name} must be a real number, got {type(value).__name__}")
     v = float(value)
     if math.isnan(v) or (finite and math.isinf(v)):
         raise ValueError(f"{name} must be {'finite' if finite else 'a number'}, got {v!r}")

@@ -17,10 +17,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .arguments import check_choice, check_int, check_number, lookup
+from .arguments import ArgumentTypeError, check_choice, check_int, check_number, lookup
 from .mpi import Layout, agreed, allgather_meta, raise_collectively
 
 __all__ = [
+    "ArgumentTypeError",
     "TallInput",
     "check_tall",
     "check_tall_matrix",
@@ -177,15 +178,6 @@ def require_finite(reduced, name, what="X_local"):
         raise agreed(ValueError(f"{what} contains NaN or Inf on at least one rank ({name} is not finite)"))
 
 
-class DTypeError(TypeError, ValueError):
-    """An unsupported dtype argument.
-
-    A ``TypeError`` like every type check of rsketch, and a ``ValueError`` because the
-    Krylov solvers raised one for ``basis_dtype`` before the checks were unified: code
-    catching either keeps working.
-    """
-
-
 def check_work_dtype(value, out_dtype=np.float64, name="work_dtype", *, real_only=False):
     """Storage dtype of the large (row-distributed) factors of an algorithm.
 
@@ -222,18 +214,18 @@ def check_work_dtype(value, out_dtype=np.float64, name="work_dtype", *, real_onl
     >>> check_work_dtype(np.int32, real_only=True, name="basis_dtype")
     Traceback (most recent call last):
     ...
-    rsketch.validation.DTypeError: basis_dtype must be float32 or float64, got int32
+    rsketch.arguments.ArgumentTypeError: basis_dtype must be float32 or float64, got int32
     """
     if value is None:
         return np.dtype(out_dtype)
     try:
         dt = np.dtype(value)
     except TypeError:
-        raise agreed(DTypeError(f"{name} must be a NumPy float dtype, got {value!r}")) from None
+        raise agreed(ArgumentTypeError(f"{name} must be a NumPy float dtype, got {value!r}")) from None
     allowed = SUPPORTED_DTYPES[:_FIRST_COMPLEX] if real_only else SUPPORTED_DTYPES
     if dt not in allowed:
         also = "" if real_only else " (or complex)"
-        raise agreed(DTypeError(f"{name} must be float32 or float64{also}, got {dt}"))
+        raise agreed(ArgumentTypeError(f"{name} must be float32 or float64{also}, got {dt}"))
     if np.dtype(out_dtype).kind == "c" and dt.kind != "c":
         dt = np.dtype(np.complex64 if dt == np.float32 else np.complex128)
     return dt

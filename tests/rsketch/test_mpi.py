@@ -132,5 +132,5 @@ def test_layout_from_local_through_allgather_meta():
     assert lay.counts.tolist() == [4] and lay.counts.dtype == np.int64 and lay.n == 4
     with pytest.raises(ValueError, match="n_local must be a non-negative integer"):
         Layout.from_local(-1, SELF)
-    with pytest.raises(TypeError, match="n_local must be an integer"):
+    with pytest.raises(TypeError, match="n_local must be a non-negative integer, got 2.0"):
         Layout.from_local(2.0, SELF)

@@ -119,7 +119,7 @@ def test_wrong_sizes():
         DistCSR.from_local_rows(sp.eye(4, 6, format="csr"), 6, SELF)
     with pytest.raises(ValueError, match="square"):
         DistCSR.from_global(sp.eye(4, 5), SELF)
-    with pytest.raises(TypeError, match="n must be an integer, got float"):
+    with pytest.raises(TypeError, match="n must be a non-negative integer"):
         DistCSR.from_local_rows(sp.eye(4, format="csr"), 4.0, SELF)
     with pytest.raises(ValueError, match="n must be a non-negative integer, got -1"):
         DistCSR.from_local_rows(sp.eye(4, format="csr"), -1, SELF)

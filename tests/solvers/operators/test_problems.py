@@ -132,6 +132,7 @@ def test_registry_and_unpacking():
 
 @pytest.mark.parametrize("kwargs,match", [
     ({"n": 0}, "positive integer"),
+    ({"n": 4.5}, "positive integer"),
     ({"n": 4, "peclet": -1.0}, "peclet"),
     ({"n": 4, "peclet": np.nan}, "peclet"),
     ({"n": 4, "scheme": "quick"}, "scheme"),
@@ -144,8 +145,8 @@ def test_bad_parameters(kwargs, match):
         convdiff3d(comm=SELF, **kwargs)
 
 
-def test_non_integer_grid_size_is_a_type_error():
-    with pytest.raises(TypeError, match=r"n \(grid points per direction\) must be an integer, got float"):
+def test_non_integer_grid_size_is_also_a_type_error():
+    with pytest.raises(TypeError, match=r"n \(grid points per direction\) must be a positive integer, got 4.5"):
         convdiff3d(4.5, comm=SELF)
 
 
