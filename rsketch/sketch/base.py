@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import rng
-from ._kernels import (
+from .. import rng
+from .._kernels import (
     floyd_sample,
     hadamard_entries,
     hadamard_sample,
@@ -36,8 +36,8 @@ from ._kernels import (
     sparse_sign_columns,
     sparse_sign_words,
 )
-from .mpi import Layout, agreed, allreduce_inplace, get_comm, split_sizes
-from .validation import check_tall
+from ..mpi import Layout, agreed, allreduce_inplace, get_comm, split_sizes
+from ..validation import check_tall
 
 __all__ = [
     "Sketch",
