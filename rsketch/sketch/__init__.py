@@ -21,12 +21,31 @@ BlockSRHT      :math:`k^{-1/2} [\tilde D_1 R H D_1, \dots,          no: one bloc
 
 Columns of the partition-invariant kinds are generated from the *global* row index
 (:mod:`rsketch.rng`), so their result does not depend on the number of ranks.
+
+:meth:`Sketch.bind` gives a :class:`BoundSketch`, this rank's block of :math:`\Theta` set
+up once for algorithms that sketch column after column (randomized Gram-Schmidt, Krylov).
+
+Modules: ``base`` (:class:`Sketch`), ``dense`` (Gaussian, Rademacher), ``sparse_sign``,
+``block_srht`` (BlockSRHT, SRHT), ``kinds`` (:func:`make_sketch`), ``bound``
+(:class:`BoundSketch`).
 """
 
 from .base import Sketch
 from .block_srht import SRHT, BlockSRHT
+from .bound import BoundSketch, LocalSketch
 from .dense import Gaussian, Rademacher
 from .kinds import SKETCH_KINDS, make_sketch
 from .sparse_sign import SparseSign
 
-__all__ = ["Sketch", "Gaussian", "Rademacher", "SparseSign", "SRHT", "BlockSRHT", "make_sketch", "SKETCH_KINDS"]
+__all__ = [
+    "Sketch",
+    "Gaussian",
+    "Rademacher",
+    "SparseSign",
+    "SRHT",
+    "BlockSRHT",
+    "make_sketch",
+    "SKETCH_KINDS",
+    "BoundSketch",
+    "LocalSketch",
+]

@@ -12,6 +12,7 @@ import numpy as np
 from .. import rng
 from ..mpi import Layout, agreed, allreduce_inplace, get_comm
 from ..validation import check_tall
+from .bound import BoundSketch
 
 __all__ = ["Sketch"]
 
@@ -126,6 +127,69 @@ class Sketch:
             raise ValueError(f"layout has {layout.n} rows but n = {n}")
         self._check_layout(layout)
         return self._dense(layout)
+
+    def columns(self, start, stop):
+        r"""Rows ``start:stop`` of :math:`\Theta^T`: the scaled columns of global rows ``start:stop``.
+
+        Only for partition-invariant kinds, whose column ``i`` depends on ``i`` alone (not
+        on the layout); local, no communication.
+
+        Parameters
+        ----------
+        start, stop : int
+            Global row indices, ``0 <= start <= stop``.
+
+        Returns
+        -------
+        ndarray, shape (stop - start, k)
+            float64; row ``i - start`` is column ``i`` of :math:`\Theta`.
+
+        Raises
+        ------
+        TypeError
+            For a kind whose columns depend on the layout (:class:`BlockSRHT`, SRHT).
+
+        Examples
+        --------
+        >>> import numpy as np, rsketch as rs
+        >>> from mpi4py import MPI
+        >>> S = rs.Gaussian(6, seed=0)
+        >>> bool(np.array_equal(S.columns(10, 20), S.to_dense(30, MPI.COMM_SELF)[:, 10:20].T))
+        True
+        """
+        if not self.partition_invariant:
+            raise TypeError(f"{type(self).__name__} is not partition invariant: its columns depend on the "
+                            "layout; use to_dense(n, comm) or bind(layout).local_block()")
+        raise NotImplementedError(f"{type(self).__name__} does not generate its columns")  # pragma: no cover
+
+    def bind(self, layout, *, cache=True):
+        r"""This rank's block :math:`\Theta_{:, I_r}`, set up once for repeated partial sketches.
+
+        Parameters
+        ----------
+        layout : rsketch.Layout
+            The row layout of the data the sketch will be applied to.
+        cache : bool, optional
+            Keep the local part of the sketch (default; for loops that sketch column after
+            column). ``False`` regenerates it at every call (no memory, for one product).
+
+        Returns
+        -------
+        BoundSketch
+            With ``partial(X)``, ``pair(x, y, out)``, ``rows(X, out)`` and
+            ``local_block()``; no communication.
+
+        Examples
+        --------
+        >>> import numpy as np, rsketch as rs
+        >>> from mpi4py import MPI
+        >>> S = rs.SparseSign(30, seed=2)
+        >>> theta = S.bind(rs.Layout(500, MPI.COMM_SELF))
+        >>> x = np.ones(500)
+        >>> bool(np.allclose(theta.partial(x), S.apply(x, MPI.COMM_SELF)))
+        True
+        """
+        return BoundSketch(self, layout, cache=cache)
 
     # -- hooks for the kinds -----------------------------------------------------------
 

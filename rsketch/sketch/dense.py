@@ -13,8 +13,12 @@ __all__ = ["Gaussian", "Rademacher"]
 class _DenseStreamSketch(Sketch):
     """Dense sketches whose column ``i`` is drawn from the stream at global row ``i``."""
 
-    def _columns(self, start, stop):  # rows start:stop of Θᵀ, unscaled
+    def _unscaled_columns(self, start, stop):  # rows start:stop of √k Θᵀ, straight from the stream
         raise NotImplementedError
+
+    def columns(self, start, stop):
+        # divided (not multiplied by 1/√k): the values _dense and the bound caches have always had
+        return self._unscaled_columns(start, stop) / np.sqrt(self.k)
 
     def _partial(self, X, layout, out_dtype):
         m, d = X.shape
@@ -22,13 +26,13 @@ class _DenseStreamSketch(Sketch):
         step = self._chunk_rows()
         for lo in range(0, m, step):
             hi = min(lo + step, m)
-            G = self._columns(layout.start + lo, layout.start + hi)
+            G = self._unscaled_columns(layout.start + lo, layout.start + hi)
             Z += G.T @ X[lo:hi]
         Z *= 1.0 / np.sqrt(self.k)
         return Z
 
     def _dense(self, layout):
-        return np.ascontiguousarray(self._columns(0, layout.n).T) / np.sqrt(self.k)
+        return np.ascontiguousarray(self._unscaled_columns(0, layout.n).T) / np.sqrt(self.k)
 
 
 class Gaussian(_DenseStreamSketch):
@@ -58,7 +62,7 @@ class Gaussian(_DenseStreamSketch):
 
     kind = "gaussian"
 
-    def _columns(self, start, stop):
+    def _unscaled_columns(self, start, stop):
         return rng.RandomStream(self.seed, rng.GAUSS).gaussians(start, stop, self.k)
 
 
@@ -73,5 +77,5 @@ class Rademacher(_DenseStreamSketch):
 
     kind = "rademacher"
 
-    def _columns(self, start, stop):
+    def _unscaled_columns(self, start, stop):
         return rng.RandomStream(self.seed, rng.SIGNS).signs(start, stop, self.k)

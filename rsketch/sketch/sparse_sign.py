@@ -60,12 +60,46 @@ class SparseSign(Sketch):
     def _words(self, start, stop):
         return rng.RandomStream(self.seed, rng.SPARSE).words(start, stop, sparse_sign_words(self.nnz))
 
-    def _nonzeros(self, start, stop):
+    def nonzeros(self, start, stop):
+        r"""The nonzeros of the columns of global rows ``start:stop`` (local, no communication).
+
+        Parameters
+        ----------
+        start, stop : int
+            Global row indices, ``0 <= start <= stop``.
+
+        Returns
+        -------
+        pos : ndarray of int64, shape (stop - start, nnz)
+            Row of :math:`\Theta` of each nonzero; distinct within a column.
+        val : ndarray of float64, shape (stop - start, nnz)
+            Its value, :math:`\pm 1/\sqrt{nnz}`.
+
+        Notes
+        -----
+        Column ``i`` is drawn from the stream at global row ``i``, so the nonzeros do not
+        depend on the layout, and :meth:`apply` uses exactly these (its kernel generates
+        them on the fly): :math:`\Theta_{pos[i-start, t],\, i} = val[i-start, t]`.
+
+        Examples
+        --------
+        >>> import numpy as np, rsketch as rs
+        >>> pos, val = rs.SparseSign(10, nnz=3, seed=0).nonzeros(0, 4)
+        >>> pos.shape, bool(np.all(np.abs(val) == 1 / np.sqrt(3)))
+        ((4, 3), True)
+        """
         words = self._words(start, stop)
         pos = np.empty((stop - start, self.nnz), dtype=np.int64)
         val = np.empty((stop - start, self.nnz), dtype=np.float64)
         sparse_sign_columns(words, self.k, self.nnz, pos, val)
         return pos, val
+
+    def columns(self, start, stop):
+        pos, val = self.nonzeros(start, stop)
+        m = stop - start
+        C = np.zeros((m, self.k))
+        C[np.arange(m)[:, None], pos] = val       # the positions of a column are distinct
+        return C
 
     def _partial(self, X, layout, out_dtype):
         m, d = X.shape
@@ -78,7 +112,7 @@ class SparseSign(Sketch):
         return Z
 
     def _dense(self, layout):
-        pos, val = self._nonzeros(0, layout.n)
+        pos, val = self.nonzeros(0, layout.n)
         D = np.zeros((self.k, layout.n))
         D[pos, np.arange(layout.n)[:, None]] = val
         return D
