@@ -9,8 +9,7 @@ from mpi4py import MPI
 import rsketch as rs
 import rsketch.orth._common as common
 from orth_cases import parametric_family, prescribed_cond
-from rsketch.orth import BreakdownError, SketchedBasis, cgs, rgs_step
-from rsketch.orth._common import LocalSketch
+from rsketch.orth import BreakdownError, LocalSketch, SketchedBasis, cgs, rgs_step
 
 SELF = MPI.COMM_SELF
 
