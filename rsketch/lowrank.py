@@ -20,7 +20,7 @@ from .mpi import Layout, agreed, get_comm, raise_collectively
 from .orth._common import cholesky_upper, ct, fused_allreduce, householder_qr, right_solve
 from .orth.rcholqr import rcholqr
 from .orth.tsqr import tsqr
-from .sketch import Gaussian, Sketch
+from .sketch import Gaussian, check_sketch
 from .validation import check_tall
 
 __all__ = ["rsvd", "nystrom", "ORTH_METHODS"]
@@ -42,11 +42,7 @@ def _check_rank(rank, oversample, limit):
 def _test_sketch(sketch, l, rank):
     if sketch is None:
         return Gaussian(l, seed=0)
-    if not isinstance(sketch, Sketch):
-        raise agreed(TypeError(f"sketch must be an rsketch sketch, got {type(sketch).__name__}"))
-    if sketch.k < rank:
-        raise agreed(ValueError(f"sketch has k = {sketch.k} rows, fewer than rank = {rank}"))
-    return sketch
+    return check_sketch(sketch, rank, need_label="rank")
 
 
 def _orthonormalize(Y, comm, orth):

@@ -7,14 +7,17 @@ the partial sketches with the per-solve setup done once (and reused across solve
 
 from __future__ import annotations
 
-import rsketch as rs
 from rsketch.sketch import BoundSketch
+from rsketch.sketch import default_sketch as _rule
 
-__all__ = ["BoundSketch", "SKETCH_FACTOR", "default_sketch"]
+__all__ = ["BoundSketch", "SKETCH_FACTOR", "SKETCH_MINIMUM", "SKETCH_NNZ", "default_sketch"]
 
 
-# Sketch rows per basis vector of the default sketch (k = SKETCH_FACTOR * dim).
+# The Krylov family of the one default rule (rsketch.sketch.defaults): k = max(4 dim, 8)
+# rows, 4 nonzeros per column (the reasons are in default_sketch's docstring).
 SKETCH_FACTOR = 4
+SKETCH_MINIMUM = 8
+SKETCH_NNZ = 4
 
 
 def default_sketch(dim, seed=0):
@@ -30,5 +33,4 @@ def default_sketch(dim, seed=0):
     per column cost half the scatter of the library default of 8 with the same measured
     distortion.
     """
-    k = max(SKETCH_FACTOR * int(dim), 8)
-    return rs.SparseSign(k, nnz=min(4, k), seed=seed)
+    return _rule(int(dim), SKETCH_FACTOR, minimum=SKETCH_MINIMUM, nnz=SKETCH_NNZ, seed=seed)

@@ -7,15 +7,12 @@ Cholesky with failure report, ``X R^{-1}``) used by every Cholesky-type method.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import scipy.linalg.blas as _blas
 import scipy.linalg.lapack as _lapack
 
 from ..mpi import agreed, allreduce_inplace
-from ..sketch import Sketch, SparseSign
-from ..sketch.bound import LocalSketch
+from ..sketch import LocalSketch, check_sketch, default_sketch
 from ..validation import check_tall
 
 __all__ = [
@@ -106,32 +103,6 @@ def work_dtype_for(work_dtype, out_dtype):
     if np.dtype(out_dtype).kind == "c" and dt.kind != "c":
         dt = np.dtype(np.complex64 if dt == np.float32 else np.complex128)
     return dt
-
-
-# -------------------------------------------------------------------------- sketches
-
-
-def default_sketch(d, factor, *, minimum=None, nnz=8, seed=0):
-    """Sparse-sign sketch with ``ceil(factor * d)`` rows (at least ``minimum``).
-
-    Sparse sign is partition invariant (the result is the same on any number of ranks),
-    costs ``nnz`` flops per entry of the data, and embeds as well as a Gaussian sketch of
-    the same size for ``nnz = 8`` (measured in ``docs/qr.md``).
-    """
-    k = max(int(math.ceil(factor * d)), d + 8 if minimum is None else minimum)
-    return SparseSign(k, nnz=min(nnz, k), seed=seed)
-
-
-def check_sketch(sketch, d, name="sketch", *, minimum=None):
-    """Validate a user-given sketch: an rsketch Sketch with at least ``d`` rows."""
-    if not isinstance(sketch, Sketch):
-        raise agreed(TypeError(f"{name} must be an rsketch sketch (e.g. rs.SparseSign(k)), "
-                               f"got {type(sketch).__name__}"))
-    need = d if minimum is None else minimum
-    if sketch.k < need:
-        raise agreed(ValueError(f"{name} has k = {sketch.k} rows; at least {need} are needed "
-                                f"to embed {d} columns"))
-    return sketch
 
 
 # ------------------------------------------------------------------------ reductions

@@ -27,12 +27,14 @@ up once for algorithms that sketch column after column (randomized Gram-Schmidt,
 
 Modules: ``base`` (:class:`Sketch`), ``dense`` (Gaussian, Rademacher), ``sparse_sign``,
 ``block_srht`` (BlockSRHT, SRHT), ``kinds`` (:func:`make_sketch`), ``bound``
-(:class:`BoundSketch`).
+(:class:`BoundSketch`), ``defaults`` (the default-size rule :func:`sketch_size`,
+:func:`default_sketch`).
 """
 
-from .base import Sketch
+from .base import Sketch, check_sketch
 from .block_srht import SRHT, BlockSRHT
 from .bound import BoundSketch, LocalSketch
+from .defaults import default_sketch, sketch_size
 from .dense import Gaussian, Rademacher
 from .kinds import SKETCH_KINDS, make_sketch
 from .sparse_sign import SparseSign
@@ -48,4 +50,7 @@ __all__ = [
     "SKETCH_KINDS",
     "BoundSketch",
     "LocalSketch",
+    "check_sketch",
+    "sketch_size",
+    "default_sketch",
 ]

@@ -14,7 +14,7 @@ from ..mpi import Layout, agreed, allreduce_inplace, get_comm
 from ..validation import check_tall
 from .bound import BoundSketch
 
-__all__ = ["Sketch"]
+__all__ = ["Sketch", "check_sketch"]
 
 # Target size in bytes of a generated chunk of sketch columns (dense kinds).
 _CHUNK_BYTES = 8 << 20
@@ -213,3 +213,57 @@ class _OffsetLayout:
         self.start = int(offset)
         self.local_size = int(local_size)
         self.stop = self.start + self.local_size
+
+
+def check_sketch(sketch, need, name="sketch", *, need_label=None):
+    """Validate a user-given sketch: an rsketch :class:`Sketch` with at least ``need`` rows.
+
+    Parameters
+    ----------
+    sketch : object
+        What the user passed.
+    need : int
+        Smallest acceptable sketch size ``k`` (the dimension to embed).
+    name : str, optional
+        The argument's name, for the message.
+    need_label : str, optional
+        What ``need`` counts, for the message (``"rank"``, ``"the basis size"``); default:
+        the columns to embed.
+
+    Returns
+    -------
+    Sketch
+        ``sketch`` itself.
+
+    Raises
+    ------
+    TypeError
+        If ``sketch`` is not an rsketch sketch.
+    ValueError
+        If ``sketch.k < need``.
+
+    Notes
+    -----
+    Decided from replicated arguments only, so every rank raises the same error (``agreed``)
+    without communication. A sketch of ``k < need`` rows cannot embed a ``need``-dimensional
+    subspace: its sketched basis would be rank deficient.
+
+    Examples
+    --------
+    >>> import rsketch as rs
+    >>> from rsketch.sketch import check_sketch
+    >>> check_sketch(rs.SparseSign(12), 10)
+    SparseSign(k=12, nnz=8, seed=0)
+    >>> check_sketch(rs.Gaussian(3), 5, need_label="rank")
+    Traceback (most recent call last):
+    ...
+    ValueError: sketch has k = 3 rows, fewer than rank = 5: the sketch size must be at least 5
+    """
+    if not isinstance(sketch, Sketch):
+        raise agreed(TypeError(f"{name} must be an rsketch sketch (e.g. rs.SparseSign(k)), "
+                               f"got {type(sketch).__name__}"))
+    if sketch.k < need:
+        what = f"the {need} columns to embed" if need_label is None else f"{need_label} = {need}"
+        raise agreed(ValueError(f"{name} has k = {sketch.k} rows, fewer than {what}: "
+                                f"the sketch size must be at least {need}"))
+    return sketch
