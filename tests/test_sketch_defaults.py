@@ -11,7 +11,6 @@ from rsketch.orth.cqrrpt import CQRRPT_SKETCH_FACTOR
 from rsketch.orth.rcholqr import RCHOLQR_SKETCH_FACTOR
 from rsketch.orth.rgs import RGS_SKETCH_FACTOR
 from rsketch.sketch import check_sketch, default_sketch, sketch_size
-from solvers._bound_sketch import default_sketch as krylov_default
 
 
 @pytest.mark.parametrize("dim", [1, 2, 3, 7, 10, 31, 101])
@@ -23,7 +22,7 @@ def test_each_family_keeps_its_size_and_nonzeros(dim):
     k = max(math.ceil(CQRRPT_SKETCH_FACTOR * dim), dim + 4)
     S = default_sketch(dim, CQRRPT_SKETCH_FACTOR, minimum=dim + 4)
     assert (S.k, S.nnz) == (k, min(8, k))
-    S = krylov_default(dim, seed=5)
+    S = default_sketch(dim, 4, minimum=8, nnz=4, seed=5)             # the Krylov solvers' family
     assert (S.k, S.nnz, S.seed) == (max(4 * dim, 8), 4, 5)
     assert sketch_size(dim, 4, minimum=8) == max(4 * dim, 8)
 
