@@ -100,8 +100,8 @@ class BoundSketch:
     number of ranks). The storage was chosen by measurement (``benchmarks/sketch_bind.py``,
     10⁶ local rows, ``k = 800``, ``nnz = 8``, results in ``benchmarks/results``): against the
     CSC matrix the QR drivers kept before, the pattern takes a third of the memory and
-    sketches one vector 1.7 times faster, a block of 20 columns 1.2 (C order) to 1.6
-    (Fortran order) times faster, and a Krylov pair 2.4 times faster. Its sums differ from
+    sketches one vector 1.7 times faster, a block of 20 columns 1.1 (C order) to 1.4
+    (Fortran order) times faster, and a Krylov pair 2.4 to 2.7 times faster. Its sums differ from
     ``apply_local``'s in the last bits (each sign summed apart, the scale applied last).
 
     Examples
