@@ -78,9 +78,10 @@ class SketchedBasis:
 
     Chosen over a Householder compact form (``geqrf``/``ormqr``, the former
     ``SketchedBasis``) by measurement (``benchmarks/small_qr.py``, results in
-    ``benchmarks/results/small_qr.json``): per column appended and solved, 4.5, 2.9 and
-    1.3 times faster for ``k`` = 124, 404, 1204; 1.2 times per block of 20; 1.03 to 1.5
-    times less time in the basis inside ``rgs``/``brgs`` (200 columns, ``k = 800``). On
+    ``benchmarks/results/small_qr.json``, several runs): per column appended and solved, 4
+    to 4.5, 2.3 to 2.9 and 1.1 to 1.4 times faster for ``k`` = 124, 404, 1204; 1.2 to 1.4
+    times per block of 20; 1.03 to 1.6 times less time in the basis inside ``rgs``/``brgs``
+    (200 columns, ``k = 800``). On
     matrices of condition number :math:`10^{12}` to :math:`10^{15}`, RGS and BRGS give the
     same :math:`\kappa(Q)` (to 4 digits) and :math:`\|W - QR\|`; the loss of sketched
     orthogonality :math:`\|I - (\Theta Q)^H \Theta Q\|` stays of order
