@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 from .embedding import embedding_distortion
 from .lowrank import nystrom, rsvd
 from .mpi import Layout, get_comm, print0
+from .orth import BreakdownError, brgs, cholqr, cholqr2, cqrrpt, rcholqr, rgs, shifted_cholqr3, tsqr
 from .sketch import (
     SKETCH_KINDS,
     SRHT,
@@ -20,7 +21,6 @@ from .sketch import (
     SparseSign,
     make_sketch,
 )
-from .orth import BreakdownError, brgs, cholqr, cholqr2, cqrrpt, rcholqr, rgs, shifted_cholqr3, tsqr
 
 __all__ = [
     "__version__",

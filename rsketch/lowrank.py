@@ -20,7 +20,7 @@ from .mpi import Layout, agreed, get_comm, raise_collectively
 from .orth._common import cholesky_upper, ct, fused_allreduce, householder_qr, right_solve
 from .orth.rcholqr import rcholqr
 from .orth.tsqr import tsqr
-from .sketch import Gaussian, Sketch, SparseSign
+from .sketch import Gaussian, check_sketch
 from .validation import check_choice, check_int, check_tall, replicated
 
 __all__ = ["rsvd", "nystrom", "ORTH_METHODS"]
@@ -40,11 +40,7 @@ def _check_rank(rank, oversample, limit):
 def _test_sketch(sketch, l, rank):
     if sketch is None:
         return Gaussian(l, seed=0)
-    if not isinstance(sketch, Sketch):
-        raise agreed(TypeError(f"sketch must be an rsketch sketch, got {type(sketch).__name__}"))
-    if sketch.k < rank:
-        raise agreed(ValueError(f"sketch has k = {sketch.k} rows, fewer than rank = {rank}"))
-    return sketch
+    return check_sketch(sketch, rank, need_label="rank")
 
 
 def _orthonormalize(Y, comm, orth):
@@ -182,19 +178,6 @@ def _symmetric_operator(A, comm, n_local):
     return apply, layout, False
 
 
-def _local_test_rows(sketch, layout):
-    r"""This rank's rows of :math:`\Omega = \Theta^T` (``n_local x k``), generated locally."""
-    lo, hi = layout.start, layout.stop
-    if isinstance(sketch, SparseSign):
-        pos, val = sketch._nonzeros(lo, hi)
-        Om = np.zeros((hi - lo, sketch.k))
-        Om[np.arange(hi - lo)[:, None], pos] = val       # the positions of a row are distinct
-        return Om
-    if getattr(sketch, "partition_invariant", False) and hasattr(sketch, "_columns"):
-        return sketch._columns(lo, hi) / np.sqrt(sketch.k)
-    return ct(sketch.to_dense(layout.n, layout.comm, layout=layout)[:, lo:hi])
-
-
 def nystrom(A, rank, oversample=10, sketch=None, comm=None, *, n_local=None):
     r"""Randomized Nyström approximation of a symmetric positive semi-definite operator.
 
@@ -260,7 +243,7 @@ def nystrom(A, rank, oversample=10, sketch=None, comm=None, *, n_local=None):
         full = ct(sketch.to_dense(n, comm, layout=layout))      # n x k on every rank, no communication
         Om, Y = full[layout.start:layout.stop], apply(full)
     else:
-        Om = _local_test_rows(sketch, layout)
+        Om = sketch.bind(layout, cache=False).local_block()     # this rank's rows of Ω = Θᵀ
         Y = apply(Om)
     if Y.shape != Om.shape:
         raise agreed(ValueError(f"A applied to {Om.shape} local rows returned shape {Y.shape}"))

@@ -30,7 +30,7 @@ LAYERS = [
     (5, ("rsketch.cli", "rsketch.info", "rsketch.demo", "rsketch.__main__", "rsketch.lift.cli")),
     (6, ("rsketch.testing",)),
     (10, ("solvers.operators",)),
-    (11, ("solvers.krylov", "solvers._bound_sketch", "solvers._small_qr")),
+    (11, ("solvers.krylov",)),
     (12, ("solvers.cli", "solvers.compat", "solvers.ksp_python", "solvers.warm_up")),
 ]
 
@@ -38,9 +38,6 @@ LAYERS = [
 KNOWN = {
     # orth/_common.py split into orth.dense / orth.errors
     "rsketch.lowrank imports private module rsketch.orth._common from outside rsketch.orth",
-    # BoundSketch and the incremental QR move to rsketch (Sketch.bind, orth.SketchedBasis)
-    "solvers._bound_sketch imports private module rsketch._kernels from outside rsketch",
-    "solvers._small_qr imports private module rsketch._kernels from outside rsketch",
 }
 
 

@@ -16,7 +16,6 @@ JSON goes to benchmarks/results/krylov_sketch_size.json.
 
 from __future__ import annotations
 
-
 import numpy as np
 import scipy.sparse.linalg as spla
 from mpi4py import MPI

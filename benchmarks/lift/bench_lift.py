@@ -47,10 +47,16 @@ from mpi4py import MPI  # noqa: E402
 
 from benchmarks.common import machine, result_path  # noqa: E402
 from rsketch.io import atomic_write, write_json  # noqa: E402
+from rsketch.lift import (  # noqa: E402
+    DEFAULT_POWER_ITERS,
+    jaccard,
+    low_rank_factors,
+    mask_from_factors,
+    open_checkpoint,
+    resolve_k,
+    select_matrices,
+)
 from rsketch.mpi import best_time, gather_objects  # noqa: E402
-
-from rsketch.lift import (DEFAULT_POWER_ITERS, jaccard, low_rank_factors,  # noqa: E402
-                          mask_from_factors, open_checkpoint, resolve_k, select_matrices)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

@@ -31,8 +31,8 @@ from mpi4py import MPI
 import rsketch as rs  # noqa: E402
 from benchmarks.common import machine, result_path
 from rsketch.io import write_json
-from rsketch.testing.matrices import parametric_family, prescribed_cond
 from rsketch.orth import BreakdownError, cgs, cgs2, mgs  # noqa: E402
+from rsketch.testing.matrices import parametric_family, prescribed_cond
 
 SELF = MPI.COMM_SELF
 ROOT = Path(__file__).resolve().parents[2]

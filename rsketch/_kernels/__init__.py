@@ -7,17 +7,16 @@ multi-rank runs find them in the on-disk cache instead of compiling on every ran
 
 import numpy as np
 
-from .compact_sign import compact_code_pair, compact_code_rows, compact_sign_pair, compact_sign_rows
+from .compact_sign import compact_code_pair, compact_code_rows, compact_code_vector
 from .hadamard import fwht, hadamard_entries, hadamard_sample, parity
 from .random import box_muller
-from .small_qr import cgs2_append, triangular_lstsq
 from .sampling import floyd_sample, sparse_sign_apply, sparse_sign_columns, sparse_sign_words
+from .small_qr import cgs2_append, triangular_lstsq
 
 __all__ = [
     "compact_code_pair",
     "compact_code_rows",
-    "compact_sign_pair",
-    "compact_sign_rows",
+    "compact_code_vector",
     "fwht",
     "hadamard_entries",
     "hadamard_sample",
@@ -48,13 +47,16 @@ def warm_up():
         sparse_sign_apply(x, np.zeros((2, sparse_sign_words(1)), np.uint64), 2, 1, np.zeros((2, 1), out_dt))
         hadamard_sample(x, signs, rows, 2, np.zeros((1, 1), out_dt))
     # Krylov sketches: float32/float64 basis vectors with float64 images
-    p32, s8 = np.zeros((1, 1), np.int32), np.ones((1, 1), np.int8)
+    p32 = np.zeros((1, 1), np.int32)
     for dt in (np.float32, np.float64):
-        compact_sign_pair(np.zeros(1, dt), np.zeros(1), p32, s8, np.zeros((1, 2)))
-        compact_sign_rows(np.zeros((1, 1), dt), p32, s8, np.zeros((1, 1)))
         compact_code_pair(np.zeros(1, dt), np.zeros(1), p32, np.zeros(4), np.zeros((1, 2)))
         compact_code_rows(np.zeros((1, 1), dt), p32, np.zeros((1, 1)))
-    # the small replicated QR factors of the Krylov solvers
+    # Sketch.bind(...).partial of the QR drivers: one column, or the (d, n) transposed
+    # (Fortran-ordered) view of a C-ordered block
+    for dt, out_dt in ((np.float32, np.float64), (np.float64, np.float64), (np.complex128, np.complex128)):
+        compact_code_vector(np.zeros(1, dt), p32, np.zeros(2, out_dt), np.zeros(1, out_dt))
+        compact_code_rows(np.zeros((2, 2), dt).T, p32.repeat(2, 0), np.zeros((1, 2), out_dt))
+    # the incremental QR of a sketched basis (rsketch.orth.SketchedBasis)
     U, T = np.zeros((2, 2), order="F"), np.zeros((2, 2))
     cgs2_append(U, T, 0, np.ones(2), np.empty(2))
     triangular_lstsq(U, T, 1, np.ones(2), np.empty(2))

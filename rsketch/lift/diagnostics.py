@@ -19,8 +19,7 @@ import numpy as np
 from .. import rng
 from ..mpi import allreduce_sum, get_comm, max_over_ranks
 from ..validation import check_choice, check_int, replicated
-from .masks import (DEFAULT_POWER_ITERS, METHODS, low_rank_factors, mask_from_factors, resolve_k,
-                    validated_matrix)
+from .masks import DEFAULT_POWER_ITERS, METHODS, low_rank_factors, mask_from_factors, resolve_k, validated_matrix
 from .topk import TopK, block_rows, merge_over_ranks, top_k_indices
 
 __all__ = [

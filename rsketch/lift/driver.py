@@ -20,8 +20,8 @@ from mpi4py import MPI
 
 from ..mpi import Layout, gather_objects, get_comm, max_over_ranks, raise_collectively, sub_communicator
 from .checkpoint import open_checkpoint
-from .distribute import plan_work
 from .diagnostics import MatrixReport, analyze_matrix
+from .distribute import plan_work
 from .masks import DEFAULT_POWER_ITERS, resolve_k
 from .select import select_matrices
 

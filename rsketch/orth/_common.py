@@ -7,15 +7,12 @@ Cholesky with failure report, ``X R^{-1}``) used by every Cholesky-type method.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import scipy.linalg.blas as _blas
 import scipy.linalg.lapack as _lapack
-import scipy.sparse as _sparse
 
-from ..mpi import agreed, fused_allreduce  # fused_allreduce: re-exported for the drivers
-from ..sketch import Sketch, SparseSign
+from ..mpi import fused_allreduce  # fused_allreduce: re-exported for the drivers
+from ..sketch import LocalSketch, check_sketch, default_sketch
 from ..validation import check_tall_matrix, check_work_dtype, require_finite
 
 __all__ = [
@@ -37,9 +34,6 @@ __all__ = [
 ]
 
 EPS = np.finfo(np.float64).eps
-
-# Largest cache of a sketch's local nonzeros/columns kept for column-by-column loops.
-_CACHE_BYTES = 1 << 30
 
 
 class BreakdownError(np.linalg.LinAlgError):
@@ -74,71 +68,6 @@ def fortran_copy(X, dtype):
     return out
 
 
-# -------------------------------------------------------------------------- sketches
-
-
-def default_sketch(d, factor, *, minimum=None, nnz=8, seed=0):
-    """Sparse-sign sketch with ``ceil(factor * d)`` rows (at least ``minimum``).
-
-    Sparse sign is partition invariant (the result is the same on any number of ranks),
-    costs ``nnz`` flops per entry of the data, and embeds as well as a Gaussian sketch of
-    the same size for ``nnz = 8`` (measured in ``docs/qr.md``).
-    """
-    k = max(int(math.ceil(factor * d)), d + 8 if minimum is None else minimum)
-    return SparseSign(k, nnz=min(nnz, k), seed=seed)
-
-
-def check_sketch(sketch, d, name="sketch", *, minimum=None):
-    """Validate a user-given sketch: an rsketch Sketch with at least ``d`` rows."""
-    if not isinstance(sketch, Sketch):
-        raise agreed(TypeError(f"{name} must be an rsketch sketch (e.g. rs.SparseSign(k)), "
-                               f"got {type(sketch).__name__}"))
-    need = d if minimum is None else minimum
-    if sketch.k < need:
-        raise agreed(ValueError(f"{name} has k = {sketch.k} rows; at least {need} are needed "
-                                f"to embed {d} columns"))
-    return sketch
-
-
-class LocalSketch:
-    r"""This rank's block :math:`\Theta_{:, I_r}` of a sketch, ready for repeated use.
-
-    ``partial(X)`` is ``sketch.apply_local(X, layout.start, layout=layout)``: the partial
-    sketch of the local rows, to be summed over the ranks in a (fused) reduction. A loop
-    that sketches one column at a time would regenerate the random entries of all local
-    rows at every call; with ``cache=True`` the local nonzeros of a sparse-sign sketch
-    (``n_local * nnz`` of them) or the local columns of a dense sketch are generated once
-    and kept (up to 1 GiB), so each further call is one pass over the data.
-    """
-
-    def __init__(self, sketch, layout, *, cache=False):
-        self.sketch = sketch
-        self.layout = layout
-        self.k = sketch.k
-        self._csc = self._dense = None
-        m = layout.local_size
-        nonzeros = getattr(sketch, "_nonzeros", None)
-        columns = getattr(sketch, "_columns", None)
-        if not cache or m == 0:
-            return
-        if isinstance(sketch, SparseSign) and callable(nonzeros) and m * sketch.nnz * 16 <= _CACHE_BYTES:
-            # Nonzeros of the sketch columns of global rows [start, stop): a CSC matrix,
-            # whose product with a vector or block is one pass over the data.
-            pos, val = nonzeros(layout.start, layout.stop)
-            nnz = pos.shape[1]
-            self._csc = _sparse.csc_matrix(
-                (val.ravel(), pos.ravel(), np.arange(0, m * nnz + 1, nnz)), shape=(self.k, m))
-        elif getattr(sketch, "partition_invariant", False) and callable(columns) \
-                and m * sketch.k * 8 <= _CACHE_BYTES // 4:
-            self._dense = np.ascontiguousarray(columns(layout.start, layout.stop).T) / np.sqrt(sketch.k)
-
-    def partial(self, X):
-        """Partial sketch of local rows ``X`` (``n_local`` or ``n_local x d``), float64/complex128."""
-        cached = self._csc if self._csc is not None else self._dense
-        if cached is None:
-            return self.sketch.apply_local(X, self.layout.start, layout=self.layout)
-        Z = cached @ X
-        return Z.astype(np.complex128 if np.iscomplexobj(Z) else np.float64, copy=False)
 
 
 # ------------------------------------------------------------------- dense kernels

@@ -77,7 +77,7 @@ def brgs(W_local, block_size, sketch=None, comm=None, *, intra="rcholqr", work_d
     With :math:`P = \Theta W` computed once (one reduction), block ``i`` does
 
     1. :math:`R_{1:i-1,i} = \arg\min_Y \|S_{i-1} Y - P_i\|_F` (local, with the
-       incremental Householder QR of :math:`S_{i-1}`),
+       incremental QR of :math:`S_{i-1}`),
     2. :math:`W_i' = W_i - Q_{i-1} R_{1:i-1,i}` (local ``gemm``),
     3. :math:`\Theta W_i'` (one ``Allreduce`` of ``k x b``), its Householder QR
        :math:`\Theta W_i' = S_i R_{ii}`, :math:`Q_i = W_i' R_{ii}^{-1}` (``trsm``).

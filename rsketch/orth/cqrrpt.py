@@ -7,17 +7,15 @@ triangular factor then preconditions a Cholesky QR of the tall matrix.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..mpi import get_comm
-from ..sketch import SparseSign
 from ._common import (
     LocalSketch,
     check_input,
     check_sketch,
     cholesky_upper,
+    default_sketch,
     fused_allreduce,
     gram,
     householder_qr,
@@ -96,8 +94,7 @@ def cqrrpt(A_local, sketch=None, comm=None, *, rtol=None):
     A, layout, out_dtype = check_input(A_local, comm, "A_local", tall=False)
     d = A.shape[1]
     if sketch is None:
-        k = max(int(math.ceil(CQRRPT_SKETCH_FACTOR * d)), d + 4)
-        sketch = SparseSign(k, nnz=min(8, k), seed=0)
+        sketch = default_sketch(d, CQRRPT_SKETCH_FACTOR, minimum=d + 4)
     else:
         check_sketch(sketch, d)
     if rtol is None:

@@ -15,7 +15,7 @@ import rsketch as rs
 from rsketch.io import atomic_write, json_default, write_on_root
 from rsketch.mpi import agreed, fused_allreduce
 
-from .._bound_sketch import SKETCH_FACTOR
+from ..krylov.sketching import SKETCH_FACTOR
 from ..operators import PROBLEMS, load_matrix_market, load_vector_market, make_problem
 
 

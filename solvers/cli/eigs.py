@@ -18,9 +18,16 @@ from rsketch.io import json_default, write_on_root, write_text
 from rsketch.mpi import best_time, get_comm, print0
 from rsketch.validation import check_int, replicated
 
-from .common import (add_sketch_arguments, add_system_arguments, build_sketch, history_text,
-                     load_system, plot_histories, require_matplotlib)
 from ..krylov.eigs import WHICH, reigs
+from .common import (
+    add_sketch_arguments,
+    add_system_arguments,
+    build_sketch,
+    history_text,
+    load_system,
+    plot_histories,
+    require_matplotlib,
+)
 
 
 def add_arguments(parser):

@@ -19,10 +19,18 @@ from rsketch.io import write_on_root, write_text
 from rsketch.mpi import allreduce_sum, best_time, get_comm, print0
 from rsketch.validation import check_int, replicated
 
-from .common import (add_sketch_arguments, add_system_arguments, build_sketch, history_text,
-                     load_system, plot_histories, require_matplotlib, true_residual_norms)
 from ..krylov import ORTHO, gmres, rfom, rgmres
 from ..operators import PRECONDITIONERS, make_preconditioner
+from .common import (
+    add_sketch_arguments,
+    add_system_arguments,
+    build_sketch,
+    history_text,
+    load_system,
+    plot_histories,
+    require_matplotlib,
+    true_residual_norms,
+)
 
 METHODS = ("rgmres", "gmres", "rfom")
 

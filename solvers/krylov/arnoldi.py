@@ -21,14 +21,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rsketch.mpi import agreed
-
-from .._small_qr import IncrementalQR
-from .basis import combine_rows, subtract_combination
-from .context import setup
 from rsketch.arguments import check_int
+from rsketch.mpi import agreed
+from rsketch.orth.sketched_basis import SketchedBasis
 from rsketch.validation import check_work_dtype, replicated
 
+from .basis import combine_rows, subtract_combination
+from .context import setup
 from .options import breakdown_tolerance
 from .sketching import bind_sketch
 
@@ -78,7 +77,7 @@ class RGSArnoldi:
         self.S = np.zeros((self.k, self.m + 1), order="F")
         self.P = np.zeros((self.k, self.m), order="F")
         self.H = np.zeros((self.m + 1, self.m))
-        self.sqr = IncrementalQR(self.k, self.m + 1)
+        self.sqr = SketchedBasis(self.k, self.m + 1)
         self.buf = np.zeros(2 * self.k + 4)
         # work vector allocated once: fresh large arrays every iteration cost page faults
         self._x64 = np.zeros(n) if self.dtype != np.float64 else None

@@ -13,7 +13,8 @@ import time
 import numpy as np
 from scipy.linalg import solve_triangular
 
-from .._small_qr import IncrementalQR
+from rsketch.orth.sketched_basis import SketchedBasis
+
 from .basis import combine_rows
 from .context import setup
 from .options import breakdown_tolerance, check_norm, restart_options, stall_floor
@@ -41,7 +42,7 @@ class _BlockRGS:
         self.Q = np.zeros(((m + 1) * p, n), dtype=self.dtype)
         self.S = np.zeros((self.k, (m + 1) * p), order="F")
         self.P = np.zeros((self.k, m * p), order="F")
-        self.sqr = IncrementalQR(self.k, (m + 1) * p)
+        self.sqr = SketchedBasis(self.k, (m + 1) * p)
         self.tiny = breakdown_tolerance(self.dtype)
 
     def start(self, R):
@@ -160,7 +161,7 @@ class BlockSketchedLeastSquares:
 
     def __init__(self, ctx, m, p, bound, dtype, apply):
         self.process = _BlockRGS(ctx, m, p, bound, dtype, apply)
-        self.pqr = IncrementalQR(bound.k, m * p)
+        self.pqr = SketchedBasis(bound.k, m * p)
         self.C = np.zeros((m * p, p))      # coefficients of Θ R₀ on the columns of the QR
         self.m = m
         self.j = 0

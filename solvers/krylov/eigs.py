@@ -25,8 +25,8 @@ from rsketch.validation import check_work_dtype, replicated
 from ..operators.adapters import as_operator
 from .arnoldi import RGSArnoldi
 from .context import setup
-from .sketching import bind_sketch
 from .sketched_gmres import rgmres
+from .sketching import bind_sketch
 
 __all__ = ["reigs", "EigsResult", "WHICH"]
 

@@ -9,12 +9,11 @@ cycle minimizes the *sketched* residual :math:`\|\Theta(b - A x)\|`
 
 from __future__ import annotations
 
-
 import numpy as np
 from scipy.linalg import eig, solve_triangular
 
+from rsketch.orth.sketched_basis import SketchedBasis
 
-from .._small_qr import IncrementalQR
 from .cycle import RGSCycle
 from .options import check_deflation
 from .restart import solve_with_cycle
@@ -38,7 +37,7 @@ class SketchedLeastSquares(RGSCycle):
 
     def __init__(self, ctx, m, bound, basis_dtype, apply, deflate=0):
         super().__init__(ctx, m, bound, basis_dtype, apply)
-        self.pqr = IncrementalQR(bound.k, m)
+        self.pqr = SketchedBasis(bound.k, m)
         self.c = np.zeros(m)
         self.deflate = int(deflate)
 

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.krylov import bench_gmres
+from benchmarks.krylov import bench_gmres, gmres_table
 from benchmarks.orth import bench_qr
-from benchmarks.krylov import gmres_table
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,9 +14,8 @@ import pytest
 
 pytest.importorskip("petsc4py")
 
-from rsketch.testing.launch import run_mpi  # noqa: E402
-
 from benchmarks.krylov import bench_petsc
+from rsketch.testing.launch import run_mpi  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.linalg import hadamard
 
-from rsketch._kernels import fwht, hadamard_entries, hadamard_sample, floyd_sample, parity
+from rsketch._kernels import floyd_sample, fwht, hadamard_entries, hadamard_sample, parity
 from rsketch.rng import RandomStream
 
 

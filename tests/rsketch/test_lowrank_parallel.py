@@ -6,7 +6,6 @@ from mpi4py import MPI
 
 import rsketch as rs
 from rsketch.mpi import allgather_rows
-
 from rsketch.testing.distributed import local_rows
 
 SELF = MPI.COMM_SELF

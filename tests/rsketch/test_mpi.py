@@ -7,10 +7,25 @@ import pytest
 from mpi4py import MPI
 
 import rsketch.mpi as mpi
-from rsketch.mpi import (Layout, Reductions, allgather_meta, allgather_objects, allgather_rows,
-                         allreduce_sum, alltoall_counts, alltoallv_int64, bcast_array, bcast_object,
-                         best_time, fused_allreduce, gather_objects, max_over_ranks, scatter_objects,
-                         scatter_rows, sub_communicator)
+from rsketch.mpi import (
+    Layout,
+    Reductions,
+    allgather_meta,
+    allgather_objects,
+    allgather_rows,
+    allreduce_sum,
+    alltoall_counts,
+    alltoallv_int64,
+    bcast_array,
+    bcast_object,
+    best_time,
+    fused_allreduce,
+    gather_objects,
+    max_over_ranks,
+    scatter_objects,
+    scatter_rows,
+    sub_communicator,
+)
 
 SELF = MPI.COMM_SELF
 

@@ -14,11 +14,24 @@ from mpi4py import MPI
 import rsketch as rs
 import rsketch.mpi as mpi
 from rsketch.io import write_json, write_on_root
-from rsketch.mpi import (Layout, Reductions, allgather_meta, allgather_objects, allgather_rows,
-                         alltoall_counts, alltoallv_int64, bcast_array, bcast_object, best_time,
-                         fused_allreduce, gather_objects, max_over_ranks, scatter_objects,
-                         scatter_rows, sub_communicator)
-
+from rsketch.mpi import (
+    Layout,
+    Reductions,
+    allgather_meta,
+    allgather_objects,
+    allgather_rows,
+    alltoall_counts,
+    alltoallv_int64,
+    bcast_array,
+    bcast_object,
+    best_time,
+    fused_allreduce,
+    gather_objects,
+    max_over_ranks,
+    scatter_objects,
+    scatter_rows,
+    sub_communicator,
+)
 from rsketch.testing.distributed import local_rows
 from rsketch.testing.matrices import global_matrix
 

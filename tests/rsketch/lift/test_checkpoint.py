@@ -8,9 +8,9 @@ import ml_dtypes
 import numpy as np
 import pytest
 
+from rsketch.lift import open_checkpoint, upcast
 from rsketch.testing.lift import save_safetensors
 from tests.rsketch.lift.models import minilm_path, smollm2_path
-from rsketch.lift import open_checkpoint, upcast
 
 
 def _f16_reference(bits):

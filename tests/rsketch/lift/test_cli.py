@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from rsketch.testing.lift import assert_same_selection, exact_low_rank
-from tests.rsketch.lift.models import minilm_path, smollm2_path
 from rsketch.cli import main
 from rsketch.lift import load_masks, open_checkpoint, resolve_k
 from rsketch.lift.io import load_settings
+from rsketch.testing.lift import assert_same_selection, exact_low_rank
+from tests.rsketch.lift.models import minilm_path, smollm2_path
 
 LAYER0 = ["encoder.layer.0.*"]
 

@@ -6,9 +6,9 @@ import os
 import numpy as np
 import pytest
 
-from rsketch.testing.lift import save_safetensors
 from rsketch.lift import load_masks, mask_drift, save_masks, write_json_atomic
 from rsketch.lift.io import load_settings
+from rsketch.testing.lift import save_safetensors
 
 
 def _masks(rng):

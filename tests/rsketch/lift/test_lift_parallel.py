@@ -9,11 +9,9 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from rsketch.testing.lift import assert_same_selection, save_safetensors
-from rsketch.lift import (analyze_matrix, compute_masks, low_rank_factors, magnitude_indices,
-                          principal_indices)
-
+from rsketch.lift import analyze_matrix, compute_masks, low_rank_factors, magnitude_indices, principal_indices
 from rsketch.testing.distributed import local_rows
+from rsketch.testing.lift import assert_same_selection, save_safetensors
 
 
 def decaying(m, n, seed):

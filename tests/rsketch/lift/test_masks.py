@@ -9,11 +9,19 @@ import pytest
 from mpi4py import MPI
 
 import rsketch.lift.topk as topk
+from rsketch.lift import (
+    analyze_matrix,
+    jaccard,
+    magnitude_indices,
+    open_checkpoint,
+    principal_weights,
+    random_indices,
+    resolve_k,
+    select_matrices,
+)
+from rsketch.lift.topk import TopK, merge_over_ranks, select_top_k, top_k_indices
 from rsketch.testing.lift import assert_same_selection, exact_low_rank, reference_top_k
 from tests.rsketch.lift.models import minilm_path, smollm2_path
-from rsketch.lift import (analyze_matrix, jaccard, magnitude_indices, open_checkpoint,
-                          principal_weights, random_indices, resolve_k, select_matrices)
-from rsketch.lift.topk import TopK, merge_over_ranks, select_top_k, top_k_indices
 
 
 def decaying(m, n, seed=0, decay=0.05, noise=1e-3):

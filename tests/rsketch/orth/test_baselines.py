@@ -9,8 +9,8 @@ import pytest
 from mpi4py import MPI
 
 import rsketch as rs
-from rsketch.testing.matrices import parametric_family, prescribed_cond
 from rsketch.orth import BreakdownError, cgs, cgs2, mgs
+from rsketch.testing.matrices import parametric_family, prescribed_cond
 
 SELF = MPI.COMM_SELF
 

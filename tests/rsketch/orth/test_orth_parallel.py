@@ -10,11 +10,10 @@ import pytest
 from mpi4py import MPI
 
 import rsketch as rs
-from rsketch.testing.matrices import parametric_family, prescribed_cond
 from rsketch.mpi import allgather_rows
 from rsketch.orth import BreakdownError, cgs, cgs2, mgs
-
 from rsketch.testing.distributed import local_rows
+from rsketch.testing.matrices import parametric_family, prescribed_cond
 
 SELF = MPI.COMM_SELF
 

@@ -8,8 +8,8 @@ import scipy.linalg as sl
 from mpi4py import MPI
 
 import rsketch as rs
-from rsketch.testing.matrices import prescribed_cond
 from rsketch.orth import BreakdownError
+from rsketch.testing.matrices import prescribed_cond
 
 SELF = MPI.COMM_SELF
 

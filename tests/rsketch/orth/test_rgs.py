@@ -8,9 +8,8 @@ from mpi4py import MPI
 
 import rsketch as rs
 import rsketch.mpi as mpi
+from rsketch.orth import BreakdownError, LocalSketch, SketchedBasis, cgs, rgs_step
 from rsketch.testing.matrices import parametric_family, prescribed_cond
-from rsketch.orth import BreakdownError, SketchedBasis, cgs, rgs_step
-from rsketch.orth._common import LocalSketch
 
 SELF = MPI.COMM_SELF
 

@@ -5,7 +5,6 @@ import pytest
 from mpi4py import MPI
 
 import rsketch as rs
-
 from rsketch.testing.distributed import local_rows
 from rsketch.testing.matrices import global_matrix
 

@@ -12,8 +12,8 @@ import pytest
 import scipy.io
 import scipy.sparse.linalg as spla
 
-from rsketch.testing.launch import ROOT, mpiexec_path, run_mpi
 from rsketch.cli import main
+from rsketch.testing.launch import ROOT, mpiexec_path, run_mpi
 from tests.solvers.cases import system
 
 MONITOR = re.compile(r"^\s*(\d+) KSP Residual norm (\d\.\d{12}e[+-]\d\d)$")

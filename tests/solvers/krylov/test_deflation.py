@@ -13,9 +13,9 @@ from mpi4py import MPI
 
 import rsketch as rs
 from rsketch.testing.krylov import arnoldi_basis
-from tests.solvers.cases import system
 from solvers import rgmres
 from solvers.krylov.sketched_gmres import default_deflation
+from tests.solvers.cases import system
 
 SELF = MPI.COMM_SELF
 

@@ -9,13 +9,12 @@ import numpy as np
 from mpi4py import MPI
 
 import rsketch as rs
-from rsketch.testing.counting import CountingComm
-from tests.solvers.cases import system
 from rsketch.mpi import allgather_rows
+from rsketch.testing.counting import CountingComm
+from rsketch.testing.distributed import local_rows
 from solvers import DistCSR, rgmres
 from solvers.krylov.sketched_gmres import default_deflation
-
-from rsketch.testing.distributed import local_rows
+from tests.solvers.cases import system
 
 SELF = MPI.COMM_SELF
 

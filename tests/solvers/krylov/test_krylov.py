@@ -14,8 +14,7 @@ from mpi4py import MPI
 
 import rsketch as rs
 from rsketch.testing.krylov import arnoldi_basis, krylov_basis, sketched_galerkin_iterate, sketched_lstsq_iterate
-from solvers import (BlockJacobi, Jacobi, block_rgmres, gmres, rarnoldi, reigs, rfom,
-                     rgmres)
+from solvers import BlockJacobi, Jacobi, block_rgmres, gmres, rarnoldi, reigs, rfom, rgmres
 from solvers.operators.problems import stencil_coefficients
 from tests.solvers.cases import system
 
@@ -491,8 +490,9 @@ def test_reigs_bad_options():
 @pytest.mark.parametrize("solver", ["rgmres", "gmres"])
 def test_preconditioned_norm_with_left_pc_is_petscs_test(solver):
     """norm='preconditioned': ‖M⁻¹(b − A x)‖ ≤ rtol‖M⁻¹b‖, checked with the explicit M⁻¹."""
-    import solvers
     from mpi4py import MPI
+
+    import solvers
 
     A, b = solvers.make_problem("convdiff2d", 30, peclet=20.0, comm=MPI.COMM_SELF)
     M = solvers.Jacobi(A)

@@ -10,12 +10,11 @@ import pytest
 from mpi4py import MPI
 
 import rsketch as rs
-from rsketch.testing.counting import CountingComm
-from tests.solvers.cases import system
 from rsketch.mpi import allgather_rows
-from solvers import DistCSR, Jacobi, block_rgmres, gmres, rarnoldi, reigs, rfom, rgmres
-
+from rsketch.testing.counting import CountingComm
 from rsketch.testing.distributed import local_rows
+from solvers import DistCSR, Jacobi, block_rgmres, gmres, rarnoldi, reigs, rfom, rgmres
+from tests.solvers.cases import system
 
 SELF = MPI.COMM_SELF
 

@@ -15,9 +15,8 @@ import scipy.sparse as sp
 from mpi4py import MPI
 
 import rsketch as rs
-from solvers import BlockJacobi, DistCSR, Jacobi, as_operator, load_matrix_market, make_problem
-
 from rsketch.testing.distributed import assert_close_global, local_rows
+from solvers import BlockJacobi, DistCSR, Jacobi, as_operator, load_matrix_market, make_problem
 
 
 def random_sparse(n, density, seed, dtype=np.float64):

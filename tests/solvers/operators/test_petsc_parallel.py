@@ -6,9 +6,8 @@ These fail on a sequential PETSc (configured ``--with-mpi=0``): under ``mpiexec 
 
 import pytest
 
-from solvers import make_problem, rgmres
-
 from rsketch.testing.distributed import assert_close_global
+from solvers import make_problem, rgmres
 
 PETSc = pytest.importorskip("petsc4py.PETSc")
 

@@ -10,7 +10,7 @@ import scipy.sparse.linalg as spla
 from mpi4py import MPI
 
 from solvers import PROBLEMS, load_matrix_market, load_vector_market, make_problem
-from solvers.operators.problems import convection_diffusion, convdiff2d, convdiff3d, poisson2d, poisson3d
+from solvers.operators.problems import convdiff2d, convdiff3d, convection_diffusion, poisson2d, poisson3d
 
 SELF = MPI.COMM_SELF
 

@@ -1,4 +1,4 @@
-"""The Krylov hot-path kernels against plain NumPy: the bound sparse sketch, the small QR."""
+"""The Krylov hot path of rsketch against plain NumPy: the bound sparse sketch, the small QR."""
 
 import numpy as np
 import pytest
@@ -6,8 +6,8 @@ from mpi4py import MPI
 
 import rsketch as rs
 from rsketch.mpi import Layout
-from solvers._bound_sketch import BoundSketch
-from solvers._small_qr import IncrementalQR
+from rsketch.orth import SketchedBasis
+from rsketch.sketch import BoundSketch
 
 SELF = MPI.COMM_SELF
 
@@ -51,7 +51,7 @@ def test_incremental_qr_columns_and_solve_equal_numpy():
     rng = np.random.default_rng(1)
     k, j = 50, 12
     B = rng.standard_normal((k, j)) @ np.diag(np.logspace(0, -6, j))
-    qr = IncrementalQR(k, j)
+    qr = SketchedBasis(k, j)
     for i in range(j):
         qr.add(B[:, i])
     U, T = qr.U[:, :j], qr.T[:j, :j]
