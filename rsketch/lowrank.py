@@ -16,8 +16,8 @@ import numpy as np
 import scipy.sparse as sp
 from mpi4py import MPI
 
-from .mpi import Layout, agreed, get_comm, raise_collectively
-from .orth._common import cholesky_upper, ct, fused_allreduce, householder_qr, right_solve
+from .mpi import Layout, agreed, fused_allreduce, get_comm, raise_collectively
+from .orth.dense import cholesky_upper, ct, householder_qr, right_solve
 from .orth.rcholqr import rcholqr
 from .orth.tsqr import tsqr
 from .sketch import Gaussian, check_sketch

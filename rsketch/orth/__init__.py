@@ -11,11 +11,12 @@ a sketched basis with one reduction, with room for the caller's own partial sums
 :class:`LocalSketch` (a rank's block of a sketch, cached for repeated use).
 """
 
-from ._common import BreakdownError, LocalSketch
+from ..sketch import LocalSketch
 from .brgs import brgs
 from .cholqr import cholqr, cholqr2, shifted_cholqr3
 from .classical import cgs, cgs2, mgs
 from .cqrrpt import cqrrpt
+from .errors import BreakdownError
 from .rcholqr import rcholqr
 from .rgs import RGSStep, rgs, rgs_step
 from .sketched_basis import SketchedBasis

@@ -10,21 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..mpi import agreed, get_comm
-from ..validation import check_choice, check_int, replicated
-from ._common import (
-    BreakdownError,
-    LocalSketch,
-    check_input,
-    check_sketch,
-    default_sketch,
-    fortran_copy,
-    fused_allreduce,
-    householder_qr,
-    require_finite,
-    right_solve,
-    work_dtype_for,
-)
+from ..mpi import agreed, fused_allreduce, get_comm
+from ..sketch import LocalSketch, check_sketch, default_sketch
+from ..validation import check_choice, check_int, check_tall_matrix, check_work_dtype, replicated, require_finite
+from .dense import fortran_copy, householder_qr, right_solve
+from .errors import BreakdownError
 from .rgs import RGS_SKETCH_FACTOR, check_column, rgs_step
 from .sketched_basis import SketchedBasis
 
@@ -95,13 +85,13 @@ def brgs(W_local, block_size, sketch=None, comm=None, *, intra="rcholqr", work_d
     (True, True)
     """
     comm = get_comm(comm)
-    W, layout, out_dtype = check_input(W_local, comm, "W_local")
+    W, layout, out_dtype = check_tall_matrix(W_local, comm, "W_local")
     m = W.shape[1]
     with replicated():
         block_size = check_int(block_size, "block_size", minimum=1)
         check_choice(intra, "intra", INTRA_BLOCK)
     sketch = default_sketch(m, RGS_SKETCH_FACTOR) if sketch is None else check_sketch(sketch, m)
-    wdt = work_dtype_for(work_dtype, out_dtype)
+    wdt = check_work_dtype(work_dtype, out_dtype)
     theta = LocalSketch(sketch, layout, cache=True)
     Q = fortran_copy(W, wdt)
     (P,) = fused_allreduce([theta.partial(W)], comm)

@@ -10,17 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..mpi import agreed, get_comm
-from ._common import (
-    BreakdownError,
-    check_input,
-    cholesky_upper,
-    fused_allreduce,
-    gram,
-    require_finite,
-    right_solve,
-    tri_rcond,
-)
+from ..mpi import agreed, fused_allreduce, get_comm
+from ..validation import check_tall_matrix, require_finite
+from .dense import cholesky_upper, gram, right_solve, tri_rcond
+from .errors import BreakdownError
 
 __all__ = ["cholqr", "cholqr2", "shifted_cholqr3"]
 
@@ -54,7 +47,7 @@ def _cholqr_pass(X, comm, name, shift=0.0, *, overwrite=False, check_cond=True):
 
 def _prepared(X_local, comm):
     comm = get_comm(comm)
-    X, layout, out_dtype = check_input(X_local, comm)
+    X, layout, out_dtype = check_tall_matrix(X_local, comm)
     return comm, np.array(X, dtype=out_dtype, order="C", copy=True), layout
 
 

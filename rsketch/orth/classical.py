@@ -15,15 +15,17 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg.blas as _blas
 
-from ..mpi import agreed, get_comm
-from ._common import BreakdownError, check_input, ct, fortran_copy, fused_allreduce
+from ..mpi import agreed, fused_allreduce, get_comm
+from ..validation import check_tall_matrix
+from .dense import ct, fortran_copy
+from .errors import BreakdownError
 
 __all__ = ["cgs", "cgs2", "mgs"]
 
 
 def _start(W_local, comm):
     comm = get_comm(comm)
-    W, layout, out_dtype = check_input(W_local, comm, "W_local")
+    W, layout, out_dtype = check_tall_matrix(W_local, comm, "W_local")
     Q = fortran_copy(W, out_dtype)  # overwritten column by column
     R = np.zeros((W.shape[1], W.shape[1]), dtype=out_dtype)
     return comm, Q, R

@@ -9,19 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..mpi import get_comm
-from ._common import (
-    LocalSketch,
-    check_input,
-    check_sketch,
-    cholesky_upper,
-    default_sketch,
-    fused_allreduce,
-    gram,
-    householder_qr,
-    require_finite,
-    right_solve,
-)
+from ..mpi import fused_allreduce, get_comm
+from ..sketch import LocalSketch, check_sketch, default_sketch
+from ..validation import check_tall_matrix, require_finite
+from .dense import cholesky_upper, gram, householder_qr, right_solve
 
 __all__ = ["cqrrpt", "CQRRPT_SKETCH_FACTOR"]
 
@@ -91,7 +82,7 @@ def cqrrpt(A_local, sketch=None, comm=None, *, rtol=None):
     (5, True)
     """
     comm = get_comm(comm)
-    A, layout, out_dtype = check_input(A_local, comm, "A_local", tall=False)
+    A, layout, out_dtype = check_tall_matrix(A_local, comm, "A_local", tall=False)
     d = A.shape[1]
     if sketch is None:
         sketch = default_sketch(d, CQRRPT_SKETCH_FACTOR, minimum=d + 4)

@@ -16,24 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..mpi import agreed, get_comm
-from ..validation import check_choice, replicated
-from ._common import (
-    BreakdownError,
-    LocalSketch,
-    check_input,
-    check_sketch,
-    cholesky_upper,
-    default_sketch,
-    fortran_copy,
-    fused_allreduce,
-    gram,
-    householder_qr,
-    require_finite,
-    right_solve,
-    tri_rcond,
-    work_dtype_for,
-)
+from ..mpi import agreed, fused_allreduce, get_comm
+from ..sketch import LocalSketch, check_sketch, default_sketch
+from ..validation import check_choice, check_tall_matrix, check_work_dtype, replicated, require_finite
+from .dense import cholesky_upper, fortran_copy, gram, householder_qr, right_solve, tri_rcond
+from .errors import BreakdownError
 from .sketched_basis import SketchedBasis
 
 __all__ = ["rcholqr", "RCHOLQR_SKETCH_FACTOR", "VARIANTS"]
@@ -145,10 +132,10 @@ def rcholqr(X_local, sketch=None, comm=None, *, reorth=False, pivoting=False, va
         raise agreed(ValueError("variant='column' has no pivoting; use variant='direct' with pivoting=True"))
     if reduced and reorth:
         raise agreed(ValueError("reduced=True returns only the sketch of Q; reorth needs Q itself"))
-    X, layout, out_dtype = check_input(X_local, comm, tall=not pivoting)
+    X, layout, out_dtype = check_tall_matrix(X_local, comm, tall=not pivoting)
     d = X.shape[1]
     sketch = default_sketch(d, RCHOLQR_SKETCH_FACTOR) if sketch is None else check_sketch(sketch, d)
-    wdt = work_dtype_for(work_dtype, out_dtype)
+    wdt = check_work_dtype(work_dtype, out_dtype)
     if rtol is None:
         rtol = max(10, d) * _EPS if pivoting else _EPS
     Xw = np.asarray(X, dtype=wdt)

@@ -18,18 +18,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..mpi import agreed, get_comm
-from ._common import (
-    BreakdownError,
-    LocalSketch,
-    check_input,
-    check_sketch,
-    default_sketch,
-    fortran_copy,
-    fused_allreduce,
-    require_finite,
-    work_dtype_for,
-)
+from ..mpi import agreed, fused_allreduce, get_comm
+from ..sketch import LocalSketch, check_sketch, default_sketch
+from ..validation import check_tall_matrix, check_work_dtype, require_finite
+from .dense import fortran_copy
+from .errors import BreakdownError
 from .sketched_basis import SketchedBasis
 
 __all__ = ["rgs", "rgs_step", "RGSStep", "RGS_SKETCH_FACTOR"]
@@ -64,7 +57,7 @@ def rgs_step(Q_local, basis, w_local, sw, theta, comm, *, out=None, extra=None, 
     sw : ndarray, shape (k,)
         :math:`\Theta w`, identical on every rank.
     theta : LocalSketch
-        This rank's block of :math:`\Theta` (``rsketch.orth._common.LocalSketch``).
+        This rank's block of :math:`\Theta` (``S.bind(layout)``, a :class:`rsketch.sketch.BoundSketch`).
     comm : mpi4py.MPI.Comm
     out : ndarray, shape (n_local,), optional
         Where to write ``q`` (may be ``w_local`` itself: in-place update). Default: a
@@ -181,10 +174,10 @@ def rgs(W_local, sketch=None, comm=None, *, work_dtype=None):
     (True, True)
     """
     comm = get_comm(comm)
-    W, layout, out_dtype = check_input(W_local, comm, "W_local")
+    W, layout, out_dtype = check_tall_matrix(W_local, comm, "W_local")
     m = W.shape[1]
     sketch = default_sketch(m, RGS_SKETCH_FACTOR) if sketch is None else check_sketch(sketch, m)
-    wdt = work_dtype_for(work_dtype, out_dtype)
+    wdt = check_work_dtype(work_dtype, out_dtype)
     theta = LocalSketch(sketch, layout, cache=True)
     Q = fortran_copy(W, wdt)   # overwritten column by column
     (P,) = fused_allreduce([theta.partial(W)], comm)

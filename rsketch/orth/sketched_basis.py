@@ -17,7 +17,7 @@ import numpy as np
 from scipy.linalg import solve_triangular
 
 from .._kernels import cgs2_append, triangular_lstsq
-from ._common import ct
+from .dense import ct
 
 __all__ = ["SketchedBasis"]
 

@@ -6,6 +6,7 @@ import numpy as np
 
 from ..mpi import Layout, agreed, allgather_rows, get_comm
 from ..validation import check_tall
+from .dense import diagonal_phase
 
 __all__ = ["tsqr"]
 
@@ -63,8 +64,6 @@ def tsqr(X_local, comm=None):
     Qh, R = np.linalg.qr(stack, mode="reduced")
     # A non-negative diagonal makes the factorization unique, so the result does not
     # depend on the number of ranks (Householder's signs do).
-    d = np.diag(R)
-    absd = np.abs(d)
-    phase = np.where(absd > 0, d / np.where(absd > 0, absd, 1), 1)
+    phase = diagonal_phase(R)
     R = phase.conj()[:, None] * R
     return Qi @ (Qh[stacked.start:stacked.start + ri] * phase), R

@@ -150,13 +150,3 @@ def test_check_tall_matrix_and_require_finite():
     with pytest.raises(ValueError, match=r"X_local contains NaN or Inf .*\(the sketch is not finite\)") as info:
         require_finite(np.array([np.nan]), "the sketch")
     assert info.value.rsketch_collective
-
-
-def test_orth_common_names_still_work():
-    import rsketch.orth._common as common
-
-    assert common.check_input is check_tall_matrix
-    assert common.require_finite is require_finite
-    assert common.work_dtype_for(np.float32, np.complex128) == np.complex64
-    with pytest.raises(TypeError, match="work_dtype"):
-        common.work_dtype_for("int8", np.float64)

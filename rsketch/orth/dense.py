@@ -1,8 +1,9 @@
-"""Building blocks shared by the QR and Gram-Schmidt drivers (private).
+"""The small dense kernels of the QR and Gram-Schmidt drivers (replicated or local).
 
-Validation of a tall input, the default sketches, a cached local sketching operator for
-column-by-column loops, fused reductions, and the small dense kernels (Gram matrix,
-Cholesky with failure report, ``X R^{-1}``) used by every Cholesky-type method.
+Gram matrix, Cholesky with a failure report, ``X R^{-1}``, the reciprocal condition
+number of a triangular factor, the Householder QR of a small matrix with a non-negative
+diagonal, and the column-major copy of column-by-column loops. No communication: the
+drivers sum what they need with :func:`rsketch.mpi.fused_allreduce`.
 """
 
 from __future__ import annotations
@@ -11,35 +12,11 @@ import numpy as np
 import scipy.linalg.blas as _blas
 import scipy.linalg.lapack as _lapack
 
-from ..mpi import fused_allreduce  # fused_allreduce: re-exported for the drivers
-from ..sketch import LocalSketch, check_sketch, default_sketch
-from ..validation import check_tall_matrix, check_work_dtype, require_finite
+__all__ = ["EPS", "ct", "fortran_copy", "gram", "cholesky_upper", "right_solve", "tri_rcond", "householder_qr",
+           "diagonal_phase"]
 
-__all__ = [
-    "BreakdownError",
-    "LocalSketch",
-    "check_input",
-    "check_sketch",
-    "default_sketch",
-    "fused_allreduce",
-    "gram",
-    "cholesky_upper",
-    "right_solve",
-    "work_dtype_for",
-    "ct",
-    "require_finite",
-    "tri_rcond",
-    "householder_qr",
-    "fortran_copy",
-]
 
 EPS = np.finfo(np.float64).eps
-
-
-class BreakdownError(np.linalg.LinAlgError):
-    """A factorization cannot continue (rank deficiency, a Gram matrix that is not
-    numerically positive definite). Raised identically on every rank, because it is
-    decided from reduced (replicated) quantities."""
 
 
 def ct(A):
@@ -48,12 +25,6 @@ def ct(A):
 
 
 # ------------------------------------------------------------------------ validation
-
-
-# One copy of each check lives in rsketch.validation (require_finite is imported from
-# there too); the old names stay for the drivers.
-check_input = check_tall_matrix
-work_dtype_for = check_work_dtype
 
 
 def fortran_copy(X, dtype):
@@ -66,8 +37,6 @@ def fortran_copy(X, dtype):
     for lo in range(0, X.shape[0], 1024):
         out[lo:lo + 1024] = X[lo:lo + 1024]
     return out
-
-
 
 
 # ------------------------------------------------------------------- dense kernels
@@ -145,9 +114,24 @@ def householder_qr(A, *, pivoting=False):
         Q, R, perm = sl.qr(A, mode="economic", pivoting=True)
     else:
         Q, R = np.linalg.qr(A)
-    d = np.diag(R)
-    absd = np.abs(d)
-    phase = np.where(absd > 0, d / np.where(absd > 0, absd, 1), 1)
+    phase = diagonal_phase(R)
     Q = Q * phase[None, :]
     R = R * phase.conj()[:, None]
     return (Q, R, perm) if pivoting else (Q, R)
+
+
+def diagonal_phase(R):
+    """Unit-modulus phases of the diagonal of ``R`` (1 where it is zero).
+
+    ``Q · phase`` and ``conj(phase) · R`` is the QR factorization with a real non-negative
+    diagonal: unique for a full-rank matrix, so a result does not depend on the sign
+    choices of a LAPACK call (or on the number of ranks of a TSQR).
+
+    Examples
+    --------
+    >>> diagonal_phase(np.array([[-2.0, 1.0], [0.0, 0.0]]))
+    array([-1.,  1.])
+    """
+    d = np.diag(R)
+    absd = np.abs(d)
+    return np.where(absd > 0, d / np.where(absd > 0, absd, 1), 1)
