@@ -179,6 +179,12 @@ def compute_masks(checkpoint, rank, *, k=None, density=None, lora_rank=None, lar
     bar = _progress(len(mine) + len(group_work), comm, progress)
     done = {}
 
+    def advance(i):
+        """One more matrix analysed (by this rank or its group): the progress bar."""
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(names[i][-40:], refresh=False)
+
     # phase 1: matrices that fit one rank, each read and analysed by its owner alone
     err = None
     for i in mine:
@@ -192,9 +198,7 @@ def compute_masks(checkpoint, rank, *, k=None, density=None, lora_rank=None, lar
         rep.dtype = chosen[i].dtype
         done[i] = rep
         del W
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix_str(names[i][-40:], refresh=False)
+        advance(i)
 
     if bar is not None and not group_work:
         bar.close()
@@ -221,9 +225,7 @@ def compute_masks(checkpoint, rank, *, k=None, density=None, lora_rank=None, lar
                 if sub.Get_rank() == 0:
                     done[i] = rep
                 del W
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix_str(names[i][-40:], refresh=False)
+                advance(i)
         if bar is not None:
             bar.close()
     raise_collectively(err, comm)

@@ -197,6 +197,11 @@ class Sketch:
     def _chunk_rows(self):
         return max(64, _CHUNK_BYTES // (8 * self.k))
 
+    def _row_chunks(self, m):
+        """``(lo, hi)`` chunks of ``m`` local rows whose generated columns fit in a few MiB."""
+        step = self._chunk_rows()
+        return ((lo, min(lo + step, m)) for lo in range(0, m, step))
+
 
 class _OffsetLayout:
     """The part of a layout that partition-invariant sketches need: the row offset."""

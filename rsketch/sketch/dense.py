@@ -21,13 +21,9 @@ class _DenseStreamSketch(Sketch):
         return self._unscaled_columns(start, stop) / np.sqrt(self.k)
 
     def _partial(self, X, layout, out_dtype):
-        m, d = X.shape
-        Z = np.zeros((self.k, d), dtype=out_dtype)
-        step = self._chunk_rows()
-        for lo in range(0, m, step):
-            hi = min(lo + step, m)
-            G = self._unscaled_columns(layout.start + lo, layout.start + hi)
-            Z += G.T @ X[lo:hi]
+        Z = np.zeros((self.k, X.shape[1]), dtype=out_dtype)
+        for lo, hi in self._row_chunks(X.shape[0]):
+            Z += self._unscaled_columns(layout.start + lo, layout.start + hi).T @ X[lo:hi]
         Z *= 1.0 / np.sqrt(self.k)
         return Z
 

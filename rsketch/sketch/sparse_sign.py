@@ -100,11 +100,8 @@ class SparseSign(Sketch):
         return C
 
     def _partial(self, X, layout, out_dtype):
-        m, d = X.shape
-        Z = np.zeros((self.k, d), dtype=out_dtype)
-        step = self._chunk_rows()
-        for lo in range(0, m, step):
-            hi = min(lo + step, m)
+        Z = np.zeros((self.k, X.shape[1]), dtype=out_dtype)
+        for lo, hi in self._row_chunks(X.shape[0]):
             words = self._words(layout.start + lo, layout.start + hi)
             sparse_sign_apply(X[lo:hi], words, self.k, self.nnz, Z)
         return Z
