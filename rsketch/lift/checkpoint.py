@@ -356,16 +356,13 @@ def open_checkpoint(path):
     --------
     >>> import os, tempfile, numpy as np
     >>> from safetensors.numpy import save_file
-    >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
-    >>> g = np.random.default_rng(0)
-    >>> save_file({"encoder.layer.0.attention.self.query.weight": g.standard_normal((64, 48), np.float32),
-    ...            "encoder.layer.0.output.dense.weight": g.standard_normal((48, 64), np.float32),
-    ...            "encoder.layer.0.output.dense.bias": np.zeros(48, np.float32)}, path)
     >>> from rsketch.lift import open_checkpoint
-    >>> with open_checkpoint(path) as ckpt:
-    ...     W = ckpt.read("encoder.layer.0.attention.self.query.weight")
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
+    >>> save_file({"layers.0.q.weight": np.ones((64, 48), np.float32)}, path)
+    >>> with open_checkpoint(path) as ckpt:                 # also .gguf, .npz, a sharded index
+    ...     W = ckpt.read("layers.0.q.weight", dtype=np.float64)
     >>> W.shape, W.dtype
-    ((64, 48), dtype('float32'))
+    ((64, 48), dtype('float64'))
     """
     p = Path(path)
     if p.is_dir():

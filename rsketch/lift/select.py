@@ -67,18 +67,13 @@ def select_matrices(tensors, include=None, exclude=None, *, default_exclude=True
     --------
     >>> import os, tempfile, numpy as np
     >>> from safetensors.numpy import save_file
-    >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
-    >>> g = np.random.default_rng(0)
-    >>> save_file({"encoder.layer.0.attention.self.query.weight": g.standard_normal((64, 48), np.float32),
-    ...            "encoder.layer.0.output.dense.weight": g.standard_normal((48, 64), np.float32),
-    ...            "encoder.layer.0.output.dense.bias": np.zeros(48, np.float32)}, path)
     >>> from rsketch.lift import open_checkpoint, select_matrices
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
+    >>> save_file({"h.0.attn.weight": np.ones((8, 8), np.float32), "h.0.mlp.weight": np.ones((8, 4), np.float32),
+    ...            "h.0.mlp.bias": np.zeros(8, np.float32)}, path)
     >>> with open_checkpoint(path) as ckpt:               # matrices only: the bias is left out
-    ...     [t.name for t in select_matrices(ckpt)]
-    ['encoder.layer.0.attention.self.query.weight', 'encoder.layer.0.output.dense.weight']
-    >>> with open_checkpoint(path) as ckpt:
-    ...     [t.name for t in select_matrices(ckpt, include=["*.attention.*"])]
-    ['encoder.layer.0.attention.self.query.weight']
+    ...     [t.name for t in select_matrices(ckpt)], [t.name for t in select_matrices(ckpt, include=["*.attn.*"])]
+    (['h.0.attn.weight', 'h.0.mlp.weight'], ['h.0.attn.weight'])
     """
     infos = list(tensors.tensors.values()) if hasattr(tensors, "tensors") else list(tensors)
     include = _patterns(include, "include")
