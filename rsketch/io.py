@@ -412,11 +412,14 @@ def _same_file(a, b):
 
 
 def _inside(path, folder):
-    """True when the existing ``path`` is ``folder`` or lies under it (links resolved)."""
+    """True when the existing ``path`` is ``folder`` or lies under it: where it points
+    (links resolved) or where its own entry is (a link in the folder, as in the Hugging
+    Face cache, is a file of the folder wherever it points: writing replaces the link)."""
     if not os.path.lexists(path):
         return False
-    p, f = _realpath(path), _realpath(folder)
-    return p == f or p.startswith(f.rstrip(os.sep) + os.sep)
+    f = _realpath(folder).rstrip(os.sep)
+    entry = os.path.join(_realpath(os.path.dirname(os.path.abspath(path))), os.path.basename(path))
+    return any(p == f or p.startswith(f + os.sep) for p in (_realpath(path), entry))
 
 
 def _check_writable(label, path):

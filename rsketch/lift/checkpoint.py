@@ -249,21 +249,38 @@ def _read_index(path):
     return weight_map
 
 
+def _shard_roots(folder):
+    """Where the shards of an index in ``folder`` may resolve to (symbolic links followed).
+
+    The folder itself, and in the Hugging Face hub cache (``models--ORG--NAME/snapshots/
+    REVISION/``, whose files are symbolic links to ``../../blobs/HASH``) that model's
+    ``blobs`` folder too: the cache is the usual place of a downloaded checkpoint.
+    """
+    real = os.path.realpath(folder)
+    roots = [real]
+    if os.path.basename(os.path.dirname(real)) == "snapshots":
+        roots.append(os.path.join(os.path.dirname(os.path.dirname(real)), "blobs"))
+    return [r.rstrip(os.sep) + os.sep for r in roots]
+
+
 def _shard_files(path, weight_map):
     """The shard files of an index, in order, each confined to the index's folder.
 
     An index is data, possibly from an untrusted download: a shard named by an absolute
-    path, with ``..`` or through a symbolic link that leaves the folder would make the
-    reader open any file of the machine (``/etc/passwd`` was opened and parsed). Shards
-    in subfolders are fine.
+    path or with ``..`` leaving the folder, or a symbolic link in the folder that resolves
+    outside it, would make the reader open any file of the machine (``/etc/passwd`` was
+    opened and parsed). Shards in subfolders are fine, and so are the links of the Hugging
+    Face cache into its ``blobs`` folder (:func:`_shard_roots`).
     """
     folder = Path(path).parent
-    root = os.path.realpath(folder)
+    roots = _shard_roots(folder)
     files = []
     for shard in weight_map.values():
         file = folder / shard
+        named = os.path.normpath(shard)
         real = os.path.realpath(file)
-        if Path(shard).is_absolute() or not real.startswith(root.rstrip(os.sep) + os.sep):
+        if (os.path.isabs(shard) or named == os.pardir or named.startswith(os.pardir + os.sep)
+                or not any(real.startswith(root) for root in roots)):
             raise ValueError(f"{path}: shard {shard!r} is outside the checkpoint's folder "
                              f"{folder}; an index may only name files in its folder")
         if file not in files:

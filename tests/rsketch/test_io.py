@@ -135,11 +135,13 @@ def test_check_outputs_refuses_an_input_or_a_second_output_by_any_spelling(tmp_p
     folder = tmp_path / "model"
     (folder / "sub").mkdir(parents=True)
     write_text(folder / "sub" / "config.json", "{}")
+    (folder / "weights").symlink_to(write_text(tmp_path / "blob", "w"))
     cases = [({"--out": data}, "is the input DATA"),
              ({"--out": tmp_path / "x" / ".." / "data.csv"}, "is the input DATA"),
              ({"--out": tmp_path / "sym.csv"}, "is the input DATA"),
              ({"--out": tmp_path / "hard.csv"}, "is the input DATA"),
              ({"--out": folder / "sub" / "config.json"}, "is a file of the input folder MODEL"),
+             ({"--out": folder / "weights"}, "is a file of the input folder MODEL"),   # a link out
              ({"--out": tmp_path / "new.json", "--report": tmp_path / "new.json"},
               "--out and --report name the same file"),
              ({"--out": tmp_path / "sym2.csv", "--report": tmp_path / "target.csv"},

@@ -264,8 +264,19 @@ def test_index_shards_are_confined_to_the_checkpoint_folder(tmp_path, monkeypatc
             open_checkpoint(_index(folder, {"x.weight": shard}))
         assert shard in str(info.value)
     assert opened == []
-    with open_checkpoint(_index(folder, {"x.weight": "sub/ok.safetensors"})) as ckpt:   # a subfolder is fine
+    for shard in ("sub/ok.safetensors", "sub/../sub/ok.safetensors"):    # a subfolder is fine
+        with open_checkpoint(_index(folder, {"x.weight": shard})) as ckpt:
+            assert ckpt.read("x.weight").shape == (2, 2)
+    # the Hugging Face cache: snapshots/REVISION/FILE are links to ../../blobs/HASH
+    repo = tmp_path / "models--org--name"
+    (repo / "blobs").mkdir(parents=True)
+    (repo / "snapshots" / "abc").mkdir(parents=True)
+    save_safetensors(repo / "blobs" / "f00d", {"x.weight": np.ones((2, 2), np.float32)})
+    (repo / "snapshots" / "abc" / "model-1.safetensors").symlink_to("../../blobs/f00d")
+    with open_checkpoint(_index(repo / "snapshots" / "abc", {"x.weight": "model-1.safetensors"})) as ckpt:
         assert ckpt.read("x.weight").shape == (2, 2)
+    with pytest.raises(ValueError, match="outside"):               # but not named through ..
+        open_checkpoint(_index(repo / "snapshots" / "abc", {"x.weight": "../../blobs/f00d"}))
 
 
 @pytest.mark.mpi
