@@ -291,3 +291,8 @@ def test_three_ranks_agree_on_odd_checkpoint_paths(tmp_path):
         assert res.returncode != 0
         assert res.stderr.count("rsketch: error:") == 1, res.stderr
         assert "Traceback" not in res.stderr and "unexpected error" not in res.stderr, res.stderr
+    res = run_mpi(3, ["-m", "rsketch", "lift", "--compare", str(tmp_path / "shard.safetensors"),
+                      "/dev/null"], timeout=120)                        # mask files read by rank 0
+    assert res.returncode != 0
+    assert res.stderr.count("rsketch: error:") == 1 and "not a regular file" in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr, res.stderr
