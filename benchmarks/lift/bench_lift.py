@@ -12,10 +12,11 @@ the same top-k selection, timed separately. Ratios are exact time / randomized t
 mask overlap (Jaccard) of the randomized mask with the exact one is the fidelity.
 
 block: the seven linear weights of one LLaMA-2-7B transformer block (q, k, v, o:
-4096x4096; gate, up: 11008x4096; down: 4096x11008) written once in bf16 safetensors to
-/tmp (outside the repository), then ``rsketch lift``'s engine on 1 and 2 ranks (separate
-``mpiexec`` runs): time per block, the projection to 32 blocks, and each rank's peak
-resident memory against the largest matrix.
+4096x4096; gate, up: 11008x4096; down: 4096x11008) written in bf16 safetensors to a
+private temporary directory (``mkdtemp``: random name, mode 0700, removed at the end; a
+fixed name in the world-writable /tmp could be planted by another user), then ``rsketch
+lift``'s engine on 1 and 2 ranks (separate ``mpiexec`` runs): time per block, the
+projection to 32 blocks, and each rank's peak resident memory against the largest matrix.
 
 overlap: on MiniLM (safetensors) and SmolLM2-135M (GGUF), for several ranks r: the mean
 overlap of the principal mask with the magnitude mask, and of the randomized mask with
@@ -62,7 +63,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 
 JSON_NAME = "bench_lift.json"
-BLOCK_FILE = Path(tempfile.gettempdir()) / "rsketch-bench-llama2-7b-block-bf16.safetensors"
+BLOCK_NAME = "llama2-7b-block-bf16.safetensors"      # inside the run's private directory
 LLAMA_BLOCK = {  # HF names and (out_features, in_features) of LLaMA-2-7B, layer 0
     "model.layers.0.self_attn.q_proj.weight": (4096, 4096),
     "model.layers.0.self_attn.k_proj.weight": (4096, 4096),
@@ -145,14 +146,10 @@ def part_matrices(args):
 
 
 def write_block_file(path):
-    """The bf16 safetensors file of one synthetic LLaMA-2-7B block (written once, ~400 MB)."""
+    """The bf16 safetensors file of one synthetic LLaMA-2-7B block (~400 MB, a few seconds)."""
     import ml_dtypes
     from safetensors.numpy import save_file
 
-    if path.exists():
-        with open_checkpoint(path) as ckpt:
-            if {n: t.shape for n, t in ckpt.tensors.items()} == LLAMA_BLOCK:
-                return path
     tensors = {name: synthetic_weight(*shape, seed=i, dtype=np.float32).astype(ml_dtypes.bfloat16)
                for i, (name, shape) in enumerate(LLAMA_BLOCK.items())}
     return atomic_write(path, lambda tmp: save_file(tensors, tmp))
@@ -172,8 +169,7 @@ def block_worker(path, out, rank, density):
     t_masks, res = best_time(lambda: compute_masks(path, rank, density=density, comm=comm), comm)
     if comm.rank == 0:
         t1 = time.perf_counter()
-        save_masks(Path(tempfile.gettempdir()) / "rsketch-bench-block-masks.safetensors",
-                   res.masks(), fmt="int32")
+        save_masks(Path(path).parent / "masks.safetensors", res.masks(), fmt="int32")
         t_write = time.perf_counter() - t1
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     mem = gather_objects({"rss_before": before, "peak_rss": peak}, comm)
@@ -191,19 +187,24 @@ def block_worker(path, out, rank, density):
 
 
 def part_block(args):
-    path = write_block_file(BLOCK_FILE)
+    # every file of the run (block, masks, the workers' JSON) in a private directory:
+    # mkdtemp makes it with a random name and mode 0700, so nobody else can plant or read them
+    with tempfile.TemporaryDirectory(prefix="rsketch-bench-lift-") as work:
+        return _block_runs(args, Path(work))
+
+
+def _block_runs(args, work):
+    path = write_block_file(work / BLOCK_NAME)
     rows = []
     print(f"block file {path} ({path.stat().st_size / 2**20:.0f} MiB, bf16)", flush=True)
     for nprocs in args.block_ranks:
-        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
-            frag = fh.name
+        frag = work / f"worker-{nprocs}.json"
         mpiexec = Path(sys.executable).parent / "mpiexec"
         cmd = [str(mpiexec), "-n", str(nprocs), sys.executable, "-m", "mpi4py", "-m", "benchmarks.lift.bench_lift",
-               "--block-worker", str(path), "--worker-out", frag, "--rank", str(args.rank),
+               "--block-worker", str(path), "--worker-out", str(frag), "--rank", str(args.rank),
                "--density", str(args.density)]
         subprocess.run(cmd, check=True, timeout=3600, env=dict(os.environ), cwd=ROOT)
-        row = json.loads(Path(frag).read_text())
-        os.unlink(frag)
+        row = json.loads(frag.read_text())
         largest = row["largest_matrix_bytes"]
         for mem in row["per_rank_memory"]:
             mem["peak_over_largest_float32"] = mem["peak_rss"] / largest["float32"]

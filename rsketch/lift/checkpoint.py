@@ -6,12 +6,15 @@ reads only the headers; :meth:`Checkpoint.read` loads one tensor (or a block of 
 and returns it upcast to float32 -- bit-exact from F16 and BF16 -- or float64 for F64
 storage. The whole model is never held in memory.
 
-Malformed, truncated or unknown files raise a ``ValueError`` that names the file.
+Malformed, truncated or unknown files, and paths that are not regular files (a device, a
+pipe, a directory named as a shard) or cannot be read, raise a ``ValueError`` that names
+the file. The shards of a sharded checkpoint must lie in the index's folder.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +23,7 @@ import numpy as np
 
 from ..arguments import check_choice
 
-__all__ = ["TensorInfo", "Checkpoint", "open_checkpoint", "upcast"]
+__all__ = ["TensorInfo", "Checkpoint", "open_checkpoint", "checkpoint_files", "upcast"]
 
 # Storage dtypes the readers upcast; everything else (integers, bool) is not a weight.
 _FLOAT_NAMES = {"F16", "BF16", "F32", "F64"}
@@ -78,6 +81,20 @@ def upcast(array, name="tensor", dtype=None):
 
 def _malformed(path, kind, exc):
     return ValueError(f"{path}: malformed or truncated {kind} file ({exc})")
+
+
+def _unreadable(path, exc):
+    return ValueError(f"{path}: cannot read it ({exc.strerror or exc})")
+
+
+def _require_file(path):
+    """A regular file, or a ``ValueError`` naming ``path``: a device or a directory would
+    fail deep in a reader, and opening a named pipe would wait for a writer forever."""
+    if not os.path.lexists(path):
+        raise ValueError(f"{path}: no such file")
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: not a regular file (a directory, device or pipe); "
+                         "name a checkpoint file or its folder")
 
 
 def _rows_slice(rows, n_rows, name):
@@ -193,6 +210,7 @@ class SafetensorsCheckpoint(Checkpoint):
         files = [self.path] if files is None else files
         self.metadata = {}
         for file in files:
+            _require_file(file)
             try:
                 with safe_open(str(file), framework="numpy") as fh:
                     self.metadata.update(fh.metadata() or {})
@@ -204,6 +222,8 @@ class SafetensorsCheckpoint(Checkpoint):
                 raise ValueError(f"{file}: no such file") from None
             except SafetensorError as exc:
                 raise _malformed(file, "safetensors", exc) from None
+            except OSError as exc:
+                raise _unreadable(file, exc) from None
 
     def _read(self, info, rows):
         with self._safe_open(info.file, framework="numpy") as fh:
@@ -212,24 +232,66 @@ class SafetensorsCheckpoint(Checkpoint):
             return fh.get_slice(info.name)[rows]
 
 
-def _open_index(path):
-    """The shards of a sharded safetensors checkpoint, in the order of the index."""
+def _read_index(path):
+    """The ``weight_map`` of a ``*.safetensors.index.json``."""
     try:
         index = json.loads(Path(path).read_text())
         weight_map = index["weight_map"]
-        if not isinstance(weight_map, dict):
-            raise TypeError("weight_map is not an object")
+        if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+            raise TypeError("weight_map is not an object of file names")
     except FileNotFoundError:
         raise ValueError(f"{path}: no such file") from None
     except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: malformed safetensors index ({type(exc).__name__}: {exc}); "
                          "expected a JSON object with a 'weight_map'") from None
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+    return weight_map
+
+
+def _shard_roots(folder):
+    """Where the shards of an index in ``folder`` may resolve to (symbolic links followed).
+
+    The folder itself, and in the Hugging Face hub cache (``models--ORG--NAME/snapshots/
+    REVISION/``, whose files are symbolic links to ``../../blobs/HASH``) that model's
+    ``blobs`` folder too: the cache is the usual place of a downloaded checkpoint.
+    """
+    real = os.path.realpath(folder)
+    roots = [real]
+    if os.path.basename(os.path.dirname(real)) == "snapshots":
+        roots.append(os.path.join(os.path.dirname(os.path.dirname(real)), "blobs"))
+    return [r.rstrip(os.sep) + os.sep for r in roots]
+
+
+def _shard_files(path, weight_map):
+    """The shard files of an index, in order, each confined to the index's folder.
+
+    An index is data, possibly from an untrusted download: a shard named by an absolute
+    path or with ``..`` leaving the folder, or a symbolic link in the folder that resolves
+    outside it, would make the reader open any file of the machine (``/etc/passwd`` was
+    opened and parsed). Shards in subfolders are fine, and so are the links of the Hugging
+    Face cache into its ``blobs`` folder (:func:`_shard_roots`).
+    """
+    folder = Path(path).parent
+    roots = _shard_roots(folder)
     files = []
     for shard in weight_map.values():
-        file = Path(path).parent / shard
+        file = folder / shard
+        named = os.path.normpath(shard)
+        real = os.path.realpath(file)
+        if (os.path.isabs(shard) or named == os.pardir or named.startswith(os.pardir + os.sep)
+                or not any(real.startswith(root) for root in roots)):
+            raise ValueError(f"{path}: shard {shard!r} is outside the checkpoint's folder "
+                             f"{folder}; an index may only name files in its folder")
         if file not in files:
             files.append(file)
-    ckpt = SafetensorsCheckpoint(path, files)
+    return files
+
+
+def _open_index(path):
+    """The shards of a sharded safetensors checkpoint, in the order of the index."""
+    weight_map = _read_index(path)
+    ckpt = SafetensorsCheckpoint(path, _shard_files(path, weight_map))
     missing = sorted(set(weight_map) - set(ckpt.tensors))
     if missing:
         raise ValueError(f"{path}: the index lists tensors that no shard holds: {missing[:5]}")
@@ -239,6 +301,27 @@ def _open_index(path):
         raise ValueError(f"{path}: tensors found in another shard than the index says: {wrong[:5]}")
     ckpt.format = "safetensors-sharded"
     return ckpt
+
+
+def checkpoint_files(path):
+    """The paths a checkpoint consists of, for output checks (no file is opened but an index).
+
+    A folder stands for every file under it (:func:`rsketch.io.check_outputs` refuses an
+    output inside it); an index for itself and its shards; any other path for itself. An
+    index that cannot be read counts as itself: opening the checkpoint reports the error.
+
+    Examples
+    --------
+    >>> checkpoint_files("model.safetensors")
+    [PosixPath('model.safetensors')]
+    """
+    p = Path(path)
+    if p.name.lower().endswith(".index.json") and p.is_file():
+        try:
+            return [p, *_shard_files(p, _read_index(p))]
+        except ValueError:
+            return [p]
+    return [p]
 
 
 # ------------------------------------------------------------------------------------ npz
@@ -310,6 +393,8 @@ class GGUFCheckpoint(Checkpoint):
             self._reader = gguf.GGUFReader(str(self.path), "r")
         except FileNotFoundError:
             raise ValueError(f"{path}: no such file") from None
+        except OSError as exc:
+            raise _unreadable(path, exc) from None
         except Exception as exc:  # noqa: BLE001 - the reader raises several kinds
             raise _malformed(path, "GGUF", exc) from None
         self._by_name = {}
@@ -350,7 +435,8 @@ def open_checkpoint(path):
     Raises
     ------
     ValueError
-        The file does not exist, is malformed or truncated, or the format is unknown.
+        The file does not exist, is not a regular file, cannot be read, is malformed or
+        truncated, or the format is unknown; a shard outside the index's folder.
 
     Examples
     --------
@@ -364,11 +450,18 @@ def open_checkpoint(path):
     >>> W.shape, W.dtype
     ((64, 48), dtype('float64'))
     """
-    p = Path(path)
+    try:
+        return _open(Path(path), path)
+    except OSError as exc:   # a folder that cannot be listed, a file that cannot be opened
+        raise _unreadable(path, exc) from None
+
+
+def _open(p, path):
     if p.is_dir():
         p = _pick_in_directory(p)
     if not p.exists():
         raise ValueError(f"{path}: no such file or directory")
+    _require_file(p)
     name = p.name.lower()
     if name.endswith(".index.json"):
         return _open_index(p)

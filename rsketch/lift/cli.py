@@ -6,16 +6,19 @@
 
 Run under MPI as ``mpiexec -n 4 python -m mpi4py -m rsketch lift ...`` (or ``srun``):
 matrices are spread over the ranks by cost, each rank reads only its own tensors, and
-rank 0 writes the mask file and the JSON report (atomically). A progress bar shows rank
-0's share. See docs/lift.md.
+rank 0 writes the mask file and the JSON report (atomically, as a pair: both new files
+appear or neither). The output paths are checked before any work: one that names the
+checkpoint (any of its files), the other output or a mask file compared, or that cannot
+be written, is refused at once. A progress bar shows rank 0's share. See docs/lift.md.
 """
 
 from __future__ import annotations
 
 from ..arguments import check_number
-from ..io import write_json, write_on_root
+from ..io import atomic_write_all, check_outputs, json_writer, write_json, write_on_root
 from ..mpi import agreed, get_comm, raise_collectively
-from .io import MASK_FORMATS, mask_drift, save_masks
+from .checkpoint import checkpoint_files
+from .io import MASK_FORMATS, mask_drift, masks_writer
 from .masks import DEFAULT_POWER_ITERS, METHODS
 
 
@@ -106,7 +109,11 @@ def run(args):
     except ValueError as exc:
         raise agreed(exc) from None  # argv is the same on every rank, so is the error
     if args.compare:
+        a, b = args.compare
+        check_outputs({"--report": args.report}, {"MASKS_A": a, "MASKS_B": b}, comm)
         return _compare(args, comm)
+    check_outputs({"--out": args.out, "--report": args.report},
+                  {"CHECKPOINT": checkpoint_files(args.checkpoint)}, comm)
 
     from .driver import compute_masks
 
@@ -117,17 +124,23 @@ def run(args):
         exclude=args.exclude, default_exclude=not args.no_default_exclude, exact=args.exact,
         max_matrix_bytes=None if args.max_matrix_mb is None else args.max_matrix_mb * 2**20,
         progress=not args.no_progress, comm=comm)
-    if comm.Get_rank() == 0:
-        report = res.as_dict()
-    if args.out:
-        write_on_root(comm, lambda: save_masks(args.out, res.masks(), fmt=args.fmt,
-                                               metadata={**res.settings,
-                                                         "checkpoint": res.checkpoint}))
-    if args.report:
-        write_on_root(comm, lambda: write_json(args.report, report))
+    report = write_on_root(comm, lambda: _write(res, args))
     if comm.Get_rank() == 0:
         _print_summary(res, report, args)
     return 0
+
+
+def _write(res, args):
+    """Rank 0: the mask file and the report, both or neither (old files kept on failure)."""
+    report = res.as_dict()
+    writes = []
+    if args.out:
+        metadata = {**res.settings, "checkpoint": res.checkpoint}
+        writes.append((args.out, masks_writer(res.masks(), fmt=args.fmt, metadata=metadata)))
+    if args.report:
+        writes.append((args.report, json_writer(report)))
+    atomic_write_all(writes)
+    return report
 
 
 def _print_summary(res, report, args):

@@ -24,7 +24,7 @@ from ..io import atomic_write, json_default, write_json
 from .diagnostics import jaccard
 from .masks import indices_to_mask
 
-__all__ = ["MASK_FORMATS", "save_masks", "load_masks", "load_settings", "mask_drift", "MaskDrift",
+__all__ = ["MASK_FORMATS", "save_masks", "masks_writer", "load_masks", "load_settings", "mask_drift", "MaskDrift",
            "write_json_atomic"]
 
 MASK_FORMATS = ("bool", "int32", "int64")
@@ -52,32 +52,25 @@ def _as_entry(name, value):
     return arr.shape, np.flatnonzero(arr)
 
 
-def save_masks(path, masks, fmt="bool", metadata=None):
-    """Write masks to one safetensors file, atomically (temp file, then rename).
+def masks_writer(masks, fmt="bool", metadata=None):
+    """``write(tmp)`` that writes a mask file, for :func:`rsketch.io.atomic_write_all`.
 
-    Parameters
-    ----------
-    path : str or pathlib.Path
-    masks : mapping of str to (ndarray of bool) or (shape, indices)
-        Per weight name: a boolean mask, or its shape with sorted flat indices.
-    fmt : {"bool", "int32", "int64"}
-        Stored form (see the module docstring). ``int32`` requires ``m*n < 2**31``.
-    metadata : dict, optional
-        JSON-serializable settings stored with the masks.
-
-    Returns
-    -------
-    pathlib.Path
+    Validates ``masks`` at once (same parameters and errors as :func:`save_masks`); the
+    returned function writes them. A failure of safetensors' writer (a full disk, a quota)
+    is raised as ``OSError``, like any other failed write, not as ``SafetensorError``.
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from rsketch.lift import save_masks, load_masks
-    >>> save_masks("/tmp/m.safetensors", {"w": np.eye(3, dtype=bool)}, fmt="int32")
-    PosixPath('/tmp/m.safetensors')
-    >>> load_masks("/tmp/m.safetensors")["w"].sum()
-    np.int64(3)
+    >>> import os, tempfile, numpy as np
+    >>> from rsketch.io import atomic_write_all, json_writer
+    >>> d = tempfile.mkdtemp()
+    >>> masks, report = {"w": np.eye(3, dtype=bool)}, {"k": 3}
+    >>> out = atomic_write_all([(os.path.join(d, "m.safetensors"), masks_writer(masks)),
+    ...                         (os.path.join(d, "r.json"), json_writer(report))])  # both or neither
+    >>> int(load_masks(out[0])["w"].sum())
+    3
     """
+    from safetensors import SafetensorError
     from safetensors.numpy import save_file
 
     check_choice(fmt, "fmt", MASK_FORMATS)
@@ -94,7 +87,47 @@ def save_masks(path, masks, fmt="bool", metadata=None):
             tensors[name] = np.ascontiguousarray(idx, dtype=fmt)
     meta = {_META_KEY: json.dumps({"format": fmt, "shapes": shapes, "settings": metadata or {}},
                                   default=json_default)}
-    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+
+    def write(tmp):
+        try:
+            save_file(tensors, tmp, metadata=meta)
+        except SafetensorError as exc:   # its I/O errors ("File too large (os error 27)")
+            raise OSError(f"safetensors could not write the mask file ({exc})") from exc
+    return write
+
+
+def save_masks(path, masks, fmt="bool", metadata=None):
+    """Write masks to one safetensors file, atomically (temp file, ``fsync``, then rename).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+    masks : mapping of str to (ndarray of bool) or (shape, indices)
+        Per weight name: a boolean mask, or its shape with sorted flat indices.
+    fmt : {"bool", "int32", "int64"}
+        Stored form (see the module docstring). ``int32`` requires ``m*n < 2**31``.
+    metadata : dict, optional
+        JSON-serializable settings stored with the masks.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    OSError
+        The file cannot be written (the old file, if any, is intact).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rsketch.lift import save_masks, load_masks
+    >>> save_masks("/tmp/m.safetensors", {"w": np.eye(3, dtype=bool)}, fmt="int32")
+    PosixPath('/tmp/m.safetensors')
+    >>> load_masks("/tmp/m.safetensors")["w"].sum()
+    np.int64(3)
+    """
+    return atomic_write(path, masks_writer(masks, fmt=fmt, metadata=metadata))
 
 
 def _read_mask_file(path):
@@ -102,6 +135,8 @@ def _read_mask_file(path):
     from safetensors import SafetensorError, safe_open
 
     try:
+        if os.path.exists(path) and not os.path.isfile(path):   # never open a pipe or a device
+            raise ValueError(f"{path}: not a regular file (a directory, device or pipe)")
         with safe_open(str(path), framework="numpy") as fh:
             meta = fh.metadata() or {}
             tensors = {name: fh.get_tensor(name) for name in fh.keys()}
@@ -109,6 +144,8 @@ def _read_mask_file(path):
         raise ValueError(f"{path}: no such mask file") from None
     except SafetensorError as exc:
         raise ValueError(f"{path}: malformed or truncated mask file ({exc})") from None
+    except OSError as exc:   # a directory, a device, no permission
+        raise ValueError(f"{path}: cannot read the mask file ({exc.strerror or exc})") from None
     if _META_KEY in meta:
         try:
             info = json.loads(meta[_META_KEY])

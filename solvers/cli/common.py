@@ -1,5 +1,12 @@
 """What ``rsketch solve`` and ``rsketch eigs`` share: the system, the sketch, the true residual,
-the output files (written atomically by rank 0 with :mod:`rsketch.io`)."""
+the output files.
+
+Before any work, :func:`check_command_line` refuses inconsistent options (a matrix given
+twice, ``--rhs`` or a matrix with a built-in ``--problem``), an unknown plot format, and
+outputs that would overwrite an input or each other or cannot be written
+(:func:`rsketch.io.check_outputs`). At the end rank 0 writes the history and the plot
+together (:func:`write_outputs`: both new files or neither, old files kept on failure).
+"""
 
 from __future__ import annotations
 
@@ -12,11 +19,15 @@ from pathlib import Path
 import numpy as np
 
 import rsketch as rs
-from rsketch.io import atomic_write, json_default, write_on_root
+from rsketch.io import atomic_write_all, check_outputs, json_default, write_on_root
 from rsketch.mpi import agreed, fused_allreduce
 
 from ..krylov.sketching import SKETCH_FACTOR
 from ..operators import PROBLEMS, load_matrix_market, load_vector_market, make_problem
+
+DEFAULT_PROBLEM = "convdiff3d"
+# savefig formats that need nothing beyond matplotlib and Pillow (pgf needs LaTeX)
+PLOT_FORMATS = ("png", "pdf", "svg", "svgz", "eps", "ps", "jpg", "jpeg", "tif", "tiff")
 
 
 def add_system_arguments(parser):
@@ -24,8 +35,11 @@ def add_system_arguments(parser):
     src = parser.add_argument_group("system")
     src.add_argument("matrix", nargs="?", default=None,
                      help="Matrix Market file (.mtx[.gz]); default: the built-in --problem")
-    src.add_argument("--problem", default="convdiff3d", choices=sorted(PROBLEMS),
-                     help="built-in problem (default convdiff3d)")
+    # the spelling users try first; merged into `matrix` by check_command_line
+    src.add_argument("--matrix", dest="matrix_option", default=None, metavar="MATRIX",
+                     help="the Matrix Market file, as an option")
+    src.add_argument("--problem", default=None, choices=sorted(PROBLEMS),
+                     help=f"built-in problem (default {DEFAULT_PROBLEM}; not with a matrix file)")
     src.add_argument("--n", type=int, default=64,
                      help="grid points per direction of the built-in problem (default 64)")
     src.add_argument("--peclet", type=float, default=100.0,
@@ -55,6 +69,65 @@ def _floats(text):
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def check_command_line(args, comm):
+    """Everything the command line decides, checked on every rank before any work.
+
+    * the matrix: ``MATRIX`` or ``--matrix`` (the same file if both), not with ``--problem``;
+      ``--rhs`` only with a matrix file (a built-in problem has its own right-hand side);
+    * the output files (:func:`rsketch.io.check_outputs`): not an input, not each other,
+      writable. Collective (one broadcast);
+    * ``--plot``: a format matplotlib writes, from the suffix (no suffix: PNG), and
+      matplotlib installed.
+
+    Sets ``args.matrix`` and ``args.problem``. Errors are agreed ``ValueError``s.
+    """
+    if args.matrix_option is not None:
+        if args.matrix is not None and args.matrix != args.matrix_option:
+            raise agreed(ValueError(f"two matrices given (MATRIX {args.matrix} and --matrix "
+                                    f"{args.matrix_option}): give one"))
+        args.matrix = args.matrix_option
+    rhs = getattr(args, "rhs", None)
+    if args.matrix is not None and args.problem is not None:
+        raise agreed(ValueError(f"give either a matrix file (MATRIX or --matrix) or --problem "
+                                f"{args.problem}, not both"))
+    if rhs is not None and args.matrix is None:
+        raise agreed(ValueError("--rhs needs a matrix file (MATRIX or --matrix): the built-in "
+                                f"--problem {args.problem or DEFAULT_PROBLEM} has its own "
+                                "right-hand side"))
+    if args.matrix is None and args.problem is None:
+        args.problem = DEFAULT_PROBLEM
+    check_outputs({"--history": args.history, "--plot": args.plot},
+                  {"MATRIX": args.matrix, "--rhs": rhs}, comm)
+    if args.plot:
+        plot_format(args.plot)
+        require_matplotlib()
+
+
+def plot_format(path):
+    """The savefig format of a plot file, from its suffix (none: ``"png"``).
+
+    Examples
+    --------
+    >>> plot_format("conv.PDF"), plot_format("conv")
+    ('pdf', 'png')
+    """
+    fmt = Path(path).suffix.lower().lstrip(".") or "png"
+    if fmt not in PLOT_FORMATS:
+        raise agreed(ValueError(f"--plot {path}: unknown plot format {Path(path).suffix!r}; "
+                                f"use one of {', '.join('.' + f for f in PLOT_FORMATS)}"))
+    return fmt
+
+
+def write_outputs(comm, writes):
+    """Rank 0 writes the files of ``writes`` all-or-nothing; a failure is one agreed error.
+
+    ``writes`` holds ``(path, write[, suffix])`` for :func:`rsketch.io.atomic_write_all`
+    (nothing to do when empty). Collective over ``comm``.
+    """
+    if writes:
+        write_on_root(comm, lambda: atomic_write_all(writes))
+
+
 def build_sketch(args, dim):
     """The sketch chosen on the command line for a basis of ``dim`` vectors."""
     k = SKETCH_FACTOR * dim if args.sketch_size is None else args.sketch_size
@@ -74,11 +147,11 @@ def load_system(args, comm):
         else:   # b = A·1: the exact solution is known
             b = A.matvec(np.ones(A.layout.local_size))
         return A, np.asarray(b, dtype=np.float64), f"{Path(args.matrix).name}, n = {A.layout.n}"
-    params = {}
-    if args.problem.startswith("convdiff"):
+    params, problem = {}, args.problem or DEFAULT_PROBLEM
+    if problem.startswith("convdiff"):
         params = {"peclet": args.peclet, "scheme": args.scheme, "wind": args.wind}
-    prob = make_problem(args.problem, args.n, comm, **params)
-    desc = f"{args.problem} with {args.n} points per direction, n = {prob.A.layout.n}"
+    prob = make_problem(problem, args.n, comm, **params)
+    desc = f"{problem} with {args.n} points per direction, n = {prob.A.layout.n}"
     if params:
         desc += f", Péclet {args.peclet:g} ({args.scheme})"
     return prob.A, prob.b, desc
@@ -134,8 +207,9 @@ def history_text(path, runs):
 def require_matplotlib():
     """Select matplotlib's non-interactive Agg backend; an agreed ``ValueError`` if it is missing.
 
-    Every command with ``--plot`` calls it on every rank before computing anything, so a
-    missing matplotlib is reported at once (the ranks share one installation).
+    :func:`check_command_line` calls it on every rank before computing anything when
+    ``--plot`` is given, so a missing matplotlib is reported at once (the ranks share one
+    installation).
     """
     try:
         import matplotlib
@@ -145,12 +219,16 @@ def require_matplotlib():
     return matplotlib
 
 
-def plot_histories(path, runs, comm, title, ylabel="relative residual norm", xlabel="iteration"):
-    """Convergence plot (PNG) written atomically by rank 0 (collective: a failure to write is
-    raised on every rank)."""
-    require_matplotlib()
+def plot_writer(path, runs, title, ylabel="relative residual norm", xlabel="iteration"):
+    """``write(tmp)`` drawing the convergence plot in the format of ``path``'s suffix.
 
-    def draw():
+    For :func:`write_outputs` (pass ``Path(path).suffix`` as the temporary file's suffix).
+    ``runs`` hold ``label``, ``residual_norms`` and optionally ``scale`` (divides them).
+    """
+    fmt = plot_format(path)
+
+    def write(tmp):
+        require_matplotlib()
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -164,8 +242,7 @@ def plot_histories(path, runs, comm, title, ylabel="relative residual norm", xla
             ax.grid(True, which="both", alpha=0.3)
             ax.legend()
             fig.tight_layout()
-            atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110), suffix=Path(path).suffix)
+            fig.savefig(tmp, format=fmt, dpi=110)
         finally:
             plt.close(fig)
-
-    write_on_root(comm, draw)
+    return write

@@ -5,16 +5,18 @@
 
 Prints the eigenvalues with their true relative residuals ``‖A x − λ x‖ / |λ|`` on rank 0;
 ``--history`` writes them (JSON, or CSV of the per-cycle sketched residuals) and ``--plot``
-the convergence of the sketched residuals per restart cycle.
+the convergence of the sketched residuals per restart cycle (format from the suffix); both
+are checked before the solve and written together by rank 0.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 
-from rsketch.io import json_default, write_on_root, write_text
+from rsketch.io import json_default, text_writer
 from rsketch.mpi import best_time, get_comm, print0
 from rsketch.validation import check_int, replicated
 
@@ -23,10 +25,11 @@ from .common import (
     add_sketch_arguments,
     add_system_arguments,
     build_sketch,
+    check_command_line,
     history_text,
     load_system,
-    plot_histories,
-    require_matplotlib,
+    plot_writer,
+    write_outputs,
 )
 
 
@@ -42,15 +45,16 @@ def add_arguments(parser):
     add_sketch_arguments(parser)
     out = parser.add_argument_group("output")
     out.add_argument("--history", default=None, help="eigenvalues and histories: .json or .csv")
-    out.add_argument("--plot", default=None, help="convergence plot (.png, needs matplotlib)")
+    out.add_argument("--plot", default=None,
+                     help="convergence plot, format from the suffix: .png, .pdf, .svg, ... "
+                          "(needs matplotlib)")
 
 
 def run(args):
     comm = get_comm()
     with replicated():   # the same argv on every rank
         check_int(args.k, "--k", minimum=1)
-    if args.plot:
-        require_matplotlib()
+    check_command_line(args, comm)
     A, _, desc = load_system(args, comm)
     m = max(2 * args.k + 1, 20) if args.m is None else args.m
     sketch = build_sketch(args, m + 1)
@@ -69,6 +73,7 @@ def run(args):
            f"{res.iterations} products, {res.restarts} cycles, {res.reductions} reductions, "
            f"{elapsed:.3f} s; ‖I − (ΘV)ᵀ(ΘV)‖ ≤ {res.sketch_orthogonality:.1e}", comm=comm)
     hist = np.array([np.max(h) for h in res.history])
+    writes = []
     if args.history:
         if str(args.history).endswith(".json"):
             text = json.dumps({"system": desc, "k": args.k, "which": args.which, "sigma": args.sigma,
@@ -81,10 +86,13 @@ def run(args):
                               indent=2, default=json_default)
         else:
             text = history_text(args.history, [{"method": "reigs", "residual_norms": hist}])
-        write_on_root(comm, lambda: write_text(args.history, text))
-        print0(f"history written to {args.history}", comm=comm)
+        writes.append((args.history, text_writer(text)))
     if args.plot:
-        plot_histories(args.plot, [{"label": f"reigs, largest of {args.k}", "residual_norms": hist}],
-                       comm, desc, ylabel="sketched relative residual", xlabel="restart cycle")
-        print0(f"plot written to {args.plot}", comm=comm)
+        runs = [{"label": f"reigs, largest of {args.k}", "residual_norms": hist}]
+        writes.append((args.plot, plot_writer(args.plot, runs, desc, ylabel="sketched relative residual",
+                                              xlabel="restart cycle"), Path(args.plot).suffix))
+    write_outputs(comm, writes)
+    for label, path in (("history", args.history), ("plot", args.plot)):
+        if path:
+            print0(f"{label} written to {path}", comm=comm)
     return 0 if res.converged else 2

@@ -9,13 +9,17 @@ built-in problem (``--problem convdiff3d --n 128``), distributed over the ranks:
 
 ``--monitor`` prints a PETSc-style line per iteration on rank 0 (the estimated residual
 norm); the final line reports the true residual ``‖b − A x‖`` computed in float64.
+``--history`` and ``--plot`` (format from the suffix: .png, .pdf, .svg, ...) are checked
+before the solve and written together by rank 0.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from rsketch.io import write_on_root, write_text
+from rsketch.io import text_writer
 from rsketch.mpi import allreduce_sum, best_time, get_comm, print0
 from rsketch.validation import check_int, replicated
 
@@ -25,11 +29,12 @@ from .common import (
     add_sketch_arguments,
     add_system_arguments,
     build_sketch,
+    check_command_line,
     history_text,
     load_system,
-    plot_histories,
-    require_matplotlib,
+    plot_writer,
     true_residual_norms,
+    write_outputs,
 )
 
 METHODS = ("rgmres", "gmres", "rfom")
@@ -37,7 +42,8 @@ METHODS = ("rgmres", "gmres", "rfom")
 
 def add_arguments(parser):
     add_system_arguments(parser)
-    parser.add_argument("--rhs", default=None, help="right-hand side vector (Matrix Market)")
+    parser.add_argument("--rhs", default=None,
+                        help="right-hand side vector (Matrix Market; with a matrix file only)")
     solve = parser.add_argument_group("solver")
     solve.add_argument("--method", default="rgmres", choices=METHODS)
     solve.add_argument("--ortho", default="cgs2", choices=ORTHO, help="Gram-Schmidt of gmres")
@@ -58,7 +64,9 @@ def add_arguments(parser):
     out.add_argument("--monitor", action="store_true",
                      help="print '  i KSP Residual norm r' per iteration (rank 0)")
     out.add_argument("--history", default=None, help="residual history: .json or .csv")
-    out.add_argument("--plot", default=None, help="convergence plot (.png, needs matplotlib)")
+    out.add_argument("--plot", default=None,
+                     help="convergence plot, format from the suffix: .png, .pdf, .svg, ... "
+                          "(needs matplotlib)")
 
 
 def _runs(args):
@@ -81,8 +89,7 @@ def run(args):
         check_int(args.n, "--n", minimum=1)
         if args.deflate is not None and not (args.compare or args.method == "rgmres"):
             raise ValueError(f"--deflate applies to rgmres, not to --method {args.method}")
-    if args.plot:
-        require_matplotlib()
+    check_command_line(args, comm)
     A, b, desc = load_system(args, comm)
     M = make_preconditioner(args.pc, A, comm)
     print0(f"rsketch solve: {desc} on {comm.Get_size()} rank(s); restart {args.restart}, "
@@ -121,12 +128,15 @@ def run(args):
                      "sketch_orthogonality": res.sketch_orthogonality, "warnings": res.warnings,
                      "ranks": comm.Get_size(), "system": desc})
     _print_table(table, comm)
+    writes = []
     if args.history:
-        write_on_root(comm, lambda: write_text(args.history, history_text(args.history, runs)))
-        print0(f"history written to {args.history}", comm=comm)
+        writes.append((args.history, text_writer(history_text(args.history, runs))))
     if args.plot:
-        plot_histories(args.plot, runs, comm, desc)
-        print0(f"plot written to {args.plot}", comm=comm)
+        writes.append((args.plot, plot_writer(args.plot, runs, desc), Path(args.plot).suffix))
+    write_outputs(comm, writes)
+    for label, path in (("history", args.history), ("plot", args.plot)):
+        if path:
+            print0(f"{label} written to {path}", comm=comm)
     return 0 if all(r.converged for _, r, *_ in table) else 2
 
 

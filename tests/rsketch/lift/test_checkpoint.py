@@ -1,8 +1,10 @@
 """Checkpoint readers: safetensors (single, sharded), .npz, GGUF; exact upcasts; bad files."""
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import ml_dtypes
 import numpy as np
@@ -208,3 +210,89 @@ def test_truncated_gguf(tmp_path):
         p = _corrupt(tmp_path, data[:cut], f"cut{cut}.gguf")
         with pytest.raises(ValueError, match="malformed or truncated GGUF"):
             open_checkpoint(p)
+
+
+# ------------------------------------------------------------------------ odd paths
+
+
+def _index(folder, weight_map):
+    path = folder / "model.safetensors.index.json"
+    path.write_text(json.dumps({"weight_map": weight_map}))
+    return path
+
+
+def test_odd_paths_raise_value_error_naming_the_file(tmp_path):
+    """OSErrors of odd paths (a device, a directory named as a shard) escaped the readers."""
+    (tmp_path / "shard.safetensors").mkdir()
+    cases = [(Path("/dev/null"), "/dev/null"),
+             (_index(tmp_path, {"x.weight": "shard.safetensors"}), "shard.safetensors")]
+    for path, named in cases:
+        with pytest.raises(ValueError, match="not a regular file") as info:
+            open_checkpoint(path)
+        assert named in str(info.value)
+
+
+def test_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path):
+    """Opening a FIFO blocks until someone writes to it: the readers must not open it."""
+    fifo = tmp_path / "pipe.safetensors"
+    os.mkfifo(fifo)
+    code = (f"from rsketch.lift import open_checkpoint\n"
+            f"try:\n    open_checkpoint({str(fifo)!r})\nexcept ValueError as exc:\n    print(exc)\n")
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("open_checkpoint waited on a named pipe")
+    assert "not a regular file" in out.stdout, out.stdout + out.stderr
+
+
+def test_index_shards_are_confined_to_the_checkpoint_folder(tmp_path, monkeypatch):
+    """An index could name any file (/etc/passwd was opened and parsed)."""
+    import safetensors
+
+    opened = []
+    real = safetensors.safe_open
+    monkeypatch.setattr(safetensors, "safe_open", lambda path, *a, **k: (opened.append(path), real(path, *a, **k))[1])
+    outside = save_safetensors(tmp_path / "outside.safetensors", {"x.weight": np.ones((2, 2), np.float32)})
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "escape.safetensors").symlink_to(outside)
+    (folder / "sub").mkdir()
+    save_safetensors(folder / "sub" / "ok.safetensors", {"x.weight": np.ones((2, 2), np.float32)})
+    for shard in ("/etc/passwd", str(outside), "../outside.safetensors", "sub/../../outside.safetensors",
+                  "escape.safetensors"):
+        with pytest.raises(ValueError, match="outside the checkpoint's folder") as info:
+            open_checkpoint(_index(folder, {"x.weight": shard}))
+        assert shard in str(info.value)
+    assert opened == []
+    for shard in ("sub/ok.safetensors", "sub/../sub/ok.safetensors"):    # a subfolder is fine
+        with open_checkpoint(_index(folder, {"x.weight": shard})) as ckpt:
+            assert ckpt.read("x.weight").shape == (2, 2)
+    # the Hugging Face cache: snapshots/REVISION/FILE are links to ../../blobs/HASH
+    repo = tmp_path / "models--org--name"
+    (repo / "blobs").mkdir(parents=True)
+    (repo / "snapshots" / "abc").mkdir(parents=True)
+    save_safetensors(repo / "blobs" / "f00d", {"x.weight": np.ones((2, 2), np.float32)})
+    (repo / "snapshots" / "abc" / "model-1.safetensors").symlink_to("../../blobs/f00d")
+    with open_checkpoint(_index(repo / "snapshots" / "abc", {"x.weight": "model-1.safetensors"})) as ckpt:
+        assert ckpt.read("x.weight").shape == (2, 2)
+    with pytest.raises(ValueError, match="outside"):               # but not named through ..
+        open_checkpoint(_index(repo / "snapshots" / "abc", {"x.weight": "../../blobs/f00d"}))
+
+
+@pytest.mark.mpi
+def test_three_ranks_agree_on_odd_checkpoint_paths(tmp_path):
+    from rsketch.testing.launch import run_mpi
+
+    (tmp_path / "shard.safetensors").mkdir()
+    for ckpt in ("/dev/null", str(_index(tmp_path, {"x.weight": "shard.safetensors"})),
+                 str(_index(tmp_path, {"x.weight": "/etc/passwd"}))):
+        res = run_mpi(3, ["-m", "rsketch", "lift", ckpt, "--rank", "4", "--k", "3", "--no-progress",
+                          "--out", str(tmp_path / "m.safetensors")], timeout=120)
+        assert res.returncode != 0
+        assert res.stderr.count("rsketch: error:") == 1, res.stderr
+        assert "Traceback" not in res.stderr and "unexpected error" not in res.stderr, res.stderr
+    res = run_mpi(3, ["-m", "rsketch", "lift", "--compare", str(tmp_path / "shard.safetensors"),
+                      "/dev/null"], timeout=120)                        # mask files read by rank 0
+    assert res.returncode != 0
+    assert res.stderr.count("rsketch: error:") == 1 and "not a regular file" in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr, res.stderr

@@ -1,14 +1,15 @@
 """`rsketch lift`: masks and report of a real checkpoint, formats, errors, mask drift."""
 
 import json
+import os
 
 import numpy as np
 import pytest
 
 from rsketch.cli import main
 from rsketch.lift import load_masks, open_checkpoint, resolve_k
-from rsketch.lift.io import load_settings
-from rsketch.testing.lift import assert_same_selection, exact_low_rank
+from rsketch.lift.io import load_settings, save_masks
+from rsketch.testing.lift import assert_same_selection, exact_low_rank, save_safetensors
 from tests.rsketch.lift.models import minilm_path, smollm2_path
 
 LAYER0 = ["encoder.layer.0.*"]
@@ -112,3 +113,162 @@ def test_two_ranks_write_the_serial_file_and_agree_on_errors(tmp_path):
                       "--k", "3", "--out", str(tmp_path / "x")], timeout=120)
     assert bad.returncode != 0
     assert bad.stderr.count("malformed or truncated") == 1, bad.stderr
+
+
+# ------------------------------------------------------------------ outputs: nothing lost
+
+
+def _small_checkpoint(path, seed=0):
+    """Four 64 x 48 matrices: a checkpoint that `rsketch lift` analyses in a second."""
+    g = np.random.default_rng(seed)
+    return save_safetensors(path, {f"layers.{i}.q.weight": g.standard_normal((64, 48)).astype(np.float32)
+                                   for i in range(4)})
+
+
+LIFT_SMALL = ["--rank", "4", "--density", "0.1", "--no-progress"]
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Fail the test if the masks are computed: output errors must come before any work."""
+    import rsketch.lift.driver as driver
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("compute_masks ran: the outputs were not checked first")
+
+    monkeypatch.setattr(driver, "compute_masks", refuse)
+
+
+def _input_cases(tmp_path):
+    ckpt = _small_checkpoint(tmp_path / "model.safetensors")
+    (tmp_path / "link.safetensors").symlink_to(ckpt)
+    os.link(ckpt, tmp_path / "hard.safetensors")
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    _small_checkpoint(folder / "model.safetensors")
+    (folder / "config.json").write_text("{}")
+    sharded = tmp_path / "sharded"
+    sharded.mkdir()
+    _small_checkpoint(sharded / "part-1.safetensors")
+    names = [f"layers.{i}.q.weight" for i in range(4)]
+    (sharded / "model.safetensors.index.json").write_text(
+        json.dumps({"weight_map": {n: "part-1.safetensors" for n in names}}))
+    new = tmp_path / "new.safetensors"
+    spelled = str(tmp_path / "sub" / ".." / "new.safetensors")
+    return [
+        ([str(ckpt), "--out", str(ckpt)], "--out", ckpt),
+        ([str(ckpt), "--out", str(new), "--report", str(ckpt)], "--report", ckpt),
+        ([str(ckpt), "--out", str(new), "--report", spelled], "--out and --report", ckpt),
+        ([str(ckpt), "--out", str(tmp_path / "link.safetensors")], "--out", ckpt),
+        ([str(tmp_path / "link.safetensors"), "--out", str(ckpt)], "--out", ckpt),
+        ([str(ckpt), "--report", str(tmp_path / "hard.safetensors")], "--report", ckpt),
+        ([str(folder), "--report", str(folder / "config.json")], "--report", folder / "config.json"),
+        ([str(folder), "--out", str(folder / "model.safetensors")], "--out", folder / "model.safetensors"),
+        ([str(sharded / "model.safetensors.index.json"), "--out", str(sharded / "part-1.safetensors")],
+         "--out", sharded / "part-1.safetensors"),
+    ]
+
+
+def test_outputs_equal_to_an_input_or_to_each_other_are_refused(tmp_path, capsys, no_work):
+    """`--out CKPT` once replaced the checkpoint by masks (exit 0): refused before any work."""
+    for argv, label, kept in _input_cases(tmp_path):
+        before = kept.read_bytes()
+        assert main(["lift", *argv, *LIFT_SMALL]) == 1, argv
+        err = capsys.readouterr().err
+        assert err.startswith(f"rsketch: error: {label}"), (argv, err)
+        assert "input" in err or "same file" in err, err
+        assert kept.read_bytes() == before
+    a, b = (save_masks(tmp_path / f"{x}.safetensors", {"w": np.eye(3, dtype=bool)}) for x in "ab")
+    before = a.read_bytes()
+    assert main(["lift", "--compare", str(a), str(b), "--report", str(a)]) == 1
+    assert "--report" in capsys.readouterr().err and a.read_bytes() == before
+    assert not list(tmp_path.rglob("*rsketch-tmp*"))
+
+
+def test_unwritable_outputs_are_refused_before_any_work(tmp_path, capsys, no_work):
+    """An unwritable --out failed after the whole run (hours on a 7B model): now at once."""
+    ckpt = _small_checkpoint(tmp_path / "model.safetensors")
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "afile").write_text("x")
+    for out, message in [("/sys/rsketch-masks.safetensors", "cannot write"),
+                         (str(tmp_path / "adir"), "is a directory"),
+                         (str(tmp_path / "afile" / "m.safetensors"), "not a directory"),
+                         ("/dev/null", "not a regular file")]:
+        assert main(["lift", str(ckpt), *LIFT_SMALL, "--out", out]) == 1, out
+        err = capsys.readouterr().err
+        assert f"--out {out}" in err and message in err, err
+        assert main(["lift", str(ckpt), *LIFT_SMALL, "--out", str(tmp_path / "m.safetensors"),
+                     "--report", out]) == 1, out
+        assert f"--report {out}" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "afile", "model.safetensors"]
+
+
+def test_masks_and_report_are_written_as_a_pair(tmp_path, capsys, monkeypatch):
+    """When the report cannot be written the masks are not replaced either."""
+    import rsketch.lift.cli as lift_cli
+
+    ckpt = _small_checkpoint(tmp_path / "model.safetensors")
+    out, rep = tmp_path / "m.safetensors", tmp_path / "r.json"
+    assert main(["lift", str(ckpt), *LIFT_SMALL, "--out", str(out), "--report", str(rep)]) == 0
+    old = out.read_bytes(), rep.read_bytes()
+    real = lift_cli.json_writer
+
+    def full_disk(payload):
+        write = real(payload)
+
+        def fail(tmp):
+            write(tmp)
+            raise OSError(28, "No space left on device", tmp)
+        return fail
+
+    monkeypatch.setattr(lift_cli, "json_writer", full_disk)
+    capsys.readouterr()
+    assert main(["lift", str(ckpt), *LIFT_SMALL, "--seed", "1", "--out", str(out),
+                 "--report", str(rep)]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write output" in err and "No space left on device" in err and str(rep) in err
+    assert (out.read_bytes(), rep.read_bytes()) == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors", "model.safetensors", "r.json"]
+
+
+@pytest.mark.mpi
+def test_three_ranks_refuse_an_input_as_output_at_once(tmp_path):
+    from rsketch.testing.launch import run_mpi
+
+    ckpt = _small_checkpoint(tmp_path / "model.safetensors")
+    before = ckpt.read_bytes()
+    res = run_mpi(3, ["-m", "rsketch", "lift", str(ckpt), *LIFT_SMALL, "--out", str(ckpt)],
+                  timeout=120)
+    assert res.returncode != 0
+    assert res.stderr.count("rsketch: error: --out") == 1, res.stderr
+    assert "Traceback" not in res.stderr and "rsketch lift:" not in res.stdout
+    assert ckpt.read_bytes() == before
+
+
+FULL_DISK = """
+import resource, signal, sys
+from rsketch.cli import main
+argv = sys.argv[1:]
+assert main(argv) == 0                      # a first run: the old files (and a warm numba cache)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (1000, resource.RLIM_INFINITY))   # a full disk
+status = main([*argv, "--seed", "1"])
+print(f"status {status}", flush=True)
+"""
+
+
+@pytest.mark.mpi
+def test_three_ranks_agree_on_a_full_disk_and_keep_the_old_files(tmp_path):
+    """A full disk escaped as safetensors' SafetensorError (an abort): one clear error now."""
+    from rsketch.testing.launch import run_mpi
+
+    ckpt = _small_checkpoint(tmp_path / "model.safetensors")
+    out, rep = tmp_path / "m.safetensors", tmp_path / "r.json"
+    res = run_mpi(3, ["-c", FULL_DISK, "lift", str(ckpt), *LIFT_SMALL, "--out", str(out),
+                      "--report", str(rep)], timeout=240)
+    assert res.stdout.count("status 1") == 3, res.stdout + res.stderr
+    assert res.stderr.count("rsketch: error: cannot write output") == 1, res.stderr
+    assert "Traceback" not in res.stderr and "SafetensorError" not in res.stderr
+    assert "File too large" in res.stderr and str(out) in res.stderr
+    assert load_masks(out) and json.loads(rep.read_text())["settings"]["seed"] == 0   # the old pair
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors", "model.safetensors", "r.json"]

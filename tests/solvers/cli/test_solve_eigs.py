@@ -134,3 +134,95 @@ def test_deflate_option_reaches_rgmres_and_is_refused_elsewhere(tmp_path, capsys
     assert main(["solve", "--problem", "convdiff2d", "--n", "16", "--method", "gmres",
                  "--deflate", "2"]) != 0
     assert "--deflate applies to rgmres" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- outputs and odd options
+
+
+def _mtx(tmp_path, name="a.mtx"):
+    A, _ = system("convdiff2d", 8, peclet=10.0)
+    path = tmp_path / name
+    scipy.io.mmwrite(str(path), A)
+    return path
+
+
+def test_outputs_equal_to_an_input_or_to_each_other_are_refused(tmp_path, capsys):
+    """`solve A.mtx --history A.mtx` once replaced the matrix: refused before any work."""
+    a = _mtx(tmp_path)
+    scipy.io.mmwrite(str(tmp_path / "b.mtx"), np.ones((64, 1)))
+    (tmp_path / "link.mtx").symlink_to(a)
+    h = str(tmp_path / "h.json")
+    cases = [(["solve", str(a), "--history", str(a)], "--history"),
+             (["solve", str(a), "--plot", str(tmp_path / "link.mtx")], "--plot"),
+             (["solve", str(a), "--rhs", str(tmp_path / "b.mtx"), "--history", str(tmp_path / "b.mtx")],
+              "--history"),
+             (["solve", "--matrix", str(a), "--history", str(a)], "--history"),
+             (["eigs", str(a), "--k", "2", "--history", str(a)], "--history"),
+             (["solve", "--problem", "poisson2d", "--n", "8", "--history", h, "--plot", h],
+              "--history and --plot")]
+    for argv, label in cases:
+        before = {p: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+        assert main(argv) == 1, argv
+        captured = capsys.readouterr()
+        assert captured.err.startswith(f"rsketch: error: {label}"), (argv, captured.err)
+        assert "rsketch solve:" not in captured.out and "rsketch eigs:" not in captured.out
+        assert {p: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+    assert main(["solve", "--problem", "poisson2d", "--n", "8", "--history", "/sys/rsketch-h.json"]) == 1
+    captured = capsys.readouterr()
+    assert "--history /sys/rsketch-h.json" in captured.err and "rsketch solve:" not in captured.out
+
+
+def test_plot_is_written_in_the_format_of_its_suffix(tmp_path, capsys):
+    """`--plot x.pdf` wrote PNG bytes: the suffix decides, an unknown one is refused up front."""
+    common = ["solve", "--problem", "poisson2d", "--n", "8", "--restart", "20"]
+    for name, magic in (("h.pdf", b"%PDF"), ("h.svg", b"<?xml"), ("h.png", b"\x89PNG")):
+        assert main([*common, "--plot", str(tmp_path / name)]) == 0
+        assert (tmp_path / name).read_bytes().startswith(magic), name
+    capsys.readouterr()
+    assert main([*common, "--plot", str(tmp_path / "h.xyz")]) == 1
+    captured = capsys.readouterr()
+    assert "--plot" in captured.err and "'.xyz'" in captured.err and "pdf" in captured.err
+    assert "rsketch solve:" not in captured.out and not (tmp_path / "h.xyz").exists()
+
+
+def test_matrix_option_and_rhs_with_a_built_in_problem(tmp_path, capsys):
+    a = _mtx(tmp_path)
+    hist = tmp_path / "h.json"
+    assert main(["solve", "--matrix", str(a), "--history", str(hist)]) == 0   # the obvious spelling
+    assert json.loads(hist.read_text())[0]["system"].startswith("a.mtx")
+    assert main(["solve", str(a), "--matrix", str(tmp_path / "other.mtx")]) == 1
+    assert "MATRIX" in capsys.readouterr().err
+    scipy.io.mmwrite(str(tmp_path / "b.mtx"), np.ones((64, 1)))
+    # --rhs was silently ignored with a built-in problem
+    assert main(["solve", "--problem", "poisson2d", "--n", "8", "--rhs", str(tmp_path / "b.mtx")]) == 1
+    assert "--rhs" in capsys.readouterr().err
+    assert main(["solve", str(a), "--problem", "poisson2d"]) == 1                 # silently ignored too
+    assert "--problem" in capsys.readouterr().err
+
+
+SOLVE_FULL_DISK = """
+import resource, signal, sys
+from rsketch.cli import main
+argv = sys.argv[1:]
+assert main(argv) == 0                      # the old files (and a warm numba cache)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (1000, resource.RLIM_INFINITY))   # a full disk
+print(f"status {main(argv)}", flush=True)
+"""
+
+
+@pytest.mark.mpi
+def test_three_ranks_agree_on_write_failures_and_bad_outputs(tmp_path):
+    hist, png = tmp_path / "h.json", tmp_path / "h.png"
+    common = ["solve", "--problem", "poisson2d", "--n", "16", "--restart", "20"]
+    res = run_mpi(3, ["-c", SOLVE_FULL_DISK, *common, "--history", str(hist), "--plot", str(png)],
+                  timeout=300)
+    assert res.stdout.count("status 1") == 3, res.stdout + res.stderr
+    assert res.stderr.count("rsketch: error: cannot write output") == 1, res.stderr
+    assert "Traceback" not in res.stderr and "File too large" in res.stderr
+    assert json.loads(hist.read_text())[0]["ranks"] == 3 and png.read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.json", "h.png"]
+    res = run_mpi(3, ["-m", "rsketch", *common, "--history", str(hist), "--plot", str(hist)],
+                  timeout=120)
+    assert res.returncode != 0 and "rsketch solve:" not in res.stdout
+    assert res.stderr.count("rsketch: error: --history and --plot") == 1, res.stderr
