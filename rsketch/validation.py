@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .arguments import ArgumentTypeError, check_choice, check_int, check_number, lookup
-from .mpi import Layout, agreed, allgather_meta, raise_collectively
+from .mpi import Layout, agreed, allgather_meta, max_over_ranks, raise_collectively
 
 __all__ = [
     "ArgumentTypeError",
@@ -153,11 +153,15 @@ def check_tall_matrix(X_local, comm, name="X_local", *, tall=True):
     return X, layout, out_dtype
 
 
-def require_finite(reduced, name, what="X_local"):
+def require_finite(reduced, name, what="X_local", *, data=None, comm=None):
     """Raise the same ``ValueError`` on every rank if a reduced quantity is not finite.
 
     ``reduced`` is the result of a reduction, hence the same on every rank: the decision
-    needs no communication. A NaN or Inf in any rank's data reaches it.
+    needs no communication. A NaN or Inf in any rank's data reaches it, but so does an
+    overflow of finite data (a Gram matrix of entries near 1e154, a sketch summing entries
+    near 1e308). Given the ``data`` it was reduced from, the error path alone looks at the
+    data itself (one pass and one small ``Allreduce``, on every rank, since every rank takes
+    that path) and says which it was: finite data are not reported as NaN or Inf.
 
     Parameters
     ----------
@@ -166,6 +170,11 @@ def require_finite(reduced, name, what="X_local"):
         What ``reduced`` is (for the message), e.g. ``"the sketch"``.
     what : str
         The argument whose data it was reduced from.
+    data : array_like, optional
+        This rank's part of that argument; with ``comm``, distinguishes NaN/Inf in the
+        data from an overflow of the reduction.
+    comm : mpi4py.MPI.Comm, optional
+        The communicator of ``data`` (``None``: ``MPI.COMM_WORLD``).
 
     Examples
     --------
@@ -173,9 +182,28 @@ def require_finite(reduced, name, what="X_local"):
     Traceback (most recent call last):
     ...
     ValueError: W_local contains NaN or Inf on at least one rank (the sketch is not finite)
+    >>> from mpi4py import MPI
+    >>> X = np.full((4, 2), 1e200)
+    >>> with np.errstate(over="ignore"):
+    ...     G = X.T @ X
+    >>> require_finite(G, "the Gram matrix", "X_local", data=X, comm=MPI.COMM_SELF)
+    Traceback (most recent call last):
+    ...
+    ValueError: X_local is finite, but the Gram matrix overflowed (largest |entry| 1.0e+200 ...
     """
-    if not np.isfinite(reduced).all():
-        raise agreed(ValueError(f"{what} contains NaN or Inf on at least one rank ({name} is not finite)"))
+    if np.isfinite(reduced).all():
+        return
+    if data is not None:
+        local = np.asarray(data)
+        bad = 0.0 if np.isfinite(local).all() else 1.0
+        top = float(np.abs(local).max()) if local.size and not bad else 0.0
+        bad, top = max_over_ranks(np.array([bad, top]), comm)
+        if not bad:
+            raise agreed(ValueError(
+                f"{what} is finite, but {name} overflowed (largest |entry| {top:.1e} on some rank; "
+                f"float64 ends at {np.finfo(np.float64).max:.1e}): scale {what} down (by a power of "
+                "two, exactly) and scale the result back"))
+    raise agreed(ValueError(f"{what} contains NaN or Inf on at least one rank ({name} is not finite)"))
 
 
 def check_work_dtype(value, out_dtype=np.float64, name="work_dtype", *, real_only=False):

@@ -13,7 +13,7 @@ import rsketch as rs
 from rsketch.mpi import allgather_rows
 from rsketch.orth import BreakdownError, cgs, cgs2, mgs
 from rsketch.testing.distributed import local_rows
-from rsketch.testing.matrices import parametric_family, prescribed_cond
+from rsketch.testing.matrices import kahan, parametric_family, prescribed_cond
 
 SELF = MPI.COMM_SELF
 
@@ -158,3 +158,19 @@ def test_breakdown_is_agreed_on_every_rank(comm):
               lambda A: rs.brgs(A, 2, comm=comm, intra="rgs")):
         with pytest.raises(BreakdownError, match="zero"):
             f(local_rows(X, comm, lay))
+
+
+def test_cholqr2_guard_on_kahan_matrices_is_agreed_on_every_rank(comm):
+    """A Kahan matrix of cond 9e14 (CholQR2 returned ||I - Q^T Q|| = 8e-5 silently): the
+    guard is decided from the replicated second factor, so every rank raises; one of
+    cond 1.5e11 is within shifted CholQR3's range on every number of ranks."""
+    U, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((4000, 100)))
+    lay = rs.Layout(4000, comm)
+    with pytest.raises(BreakdownError, match="use shifted_cholqr3"):
+        rs.cholqr2(local_rows(U @ kahan(100, 0.32), comm, lay), comm)
+    X = U @ kahan(100, 0.24)
+    Q, R = rs.shifted_cholqr3(local_rows(X, comm, lay), comm)
+    Qg = allgather_rows(np.ascontiguousarray(Q), lay)
+    assert np.linalg.norm(Qg.T @ Qg - np.eye(100), 2) < 1e-14
+    assert np.linalg.norm(X - Qg @ R) < 1e-14 * np.linalg.norm(X)
+    assert_same_on_all_ranks(comm, R)
