@@ -21,7 +21,7 @@ from .orth.dense import cholesky_upper, ct, householder_qr, right_solve
 from .orth.rcholqr import rcholqr
 from .orth.tsqr import tsqr
 from .sketch import Gaussian, check_sketch
-from .validation import check_choice, check_int, check_tall, replicated
+from .validation import NonFiniteError, check_choice, check_int, check_tall, overflow_error, replicated, require_finite
 
 __all__ = ["rsvd", "nystrom", "ORTH_METHODS"]
 
@@ -87,7 +87,8 @@ def rsvd(A_local, rank, oversample=10, power_iters=2, sketch=None, comm=None, *,
     Raises
     ------
     ValueError, TypeError
-        On every rank, for NaN/Inf, bad shapes or options.
+        On every rank, for NaN/Inf, bad shapes or options, or finite entries so large that
+        a product overflows (said so).
 
     Notes
     -----
@@ -118,12 +119,18 @@ def rsvd(A_local, rank, oversample=10, power_iters=2, sketch=None, comm=None, *,
     sketch = _test_sketch(sketch, l, rank)
     A = np.asarray(A, dtype=out_dtype)
     Omega = ct(sketch.to_dense(d, MPI.COMM_SELF))      # d x k, the same on every rank
-    Q = _orthonormalize(A @ Omega, comm, orth)
-    for _ in range(int(power_iters)):
-        (Z,) = fused_allreduce([ct(A) @ Q], comm)
-        Z, _ = householder_qr(Z)
-        Q = _orthonormalize(A @ Z, comm, orth)
-    (B,) = fused_allreduce([ct(Q) @ A], comm)
+    try:
+        Q = _orthonormalize(A @ Omega, comm, orth)
+        for _ in range(int(power_iters)):
+            (Z,) = fused_allreduce([ct(A) @ Q], comm)
+            require_finite(Z, "A^H Q", "A_local")
+            Z, _ = householder_qr(Z)
+            Q = _orthonormalize(A @ Z, comm, orth)
+        (B,) = fused_allreduce([ct(Q) @ A], comm)
+        require_finite(B, "Q^H A", "A_local")
+    except NonFiniteError:
+        # A was checked for NaN/Inf on entry: a product with it overflowed (every rank is here)
+        raise overflow_error("A_local", "a product with it (A Omega, A^H Q or Q^H A)", A, comm) from None
     Ub, s, Vt = np.linalg.svd(B, full_matrices=False)
     return Q @ Ub[:, :rank], s[:rank], Vt[:rank]
 

@@ -90,3 +90,14 @@ def test_bad_input_on_last_rank_raises_everywhere(comm):
         S[-1, -1] = np.nan
     with pytest.raises(ValueError, match="NaN or Inf"):
         rs.nystrom(S, 3, comm=comm)
+
+
+def test_finite_huge_data_is_an_overflow_not_nan_on_every_rank(comm):
+    A = decaying(60, 8, 0.5)
+    Al = local_rows(A, comm).copy()
+    if comm.Get_rank() == comm.Get_size() - 1:
+        Al[-1] = 1.5e308      # finite; A Omega overflows
+    for orth in ("tsqr", "rcholqr"):
+        with np.errstate(over="ignore", invalid="ignore"):
+            with pytest.raises(ValueError, match=r"A_local is finite, but a product with it .* overflowed"):
+                rs.rsvd(Al, 3, comm=comm, orth=orth)

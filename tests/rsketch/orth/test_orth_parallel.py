@@ -127,6 +127,31 @@ def test_nan_on_the_last_rank_raises_on_every_rank(comm):
         rs.cqrrpt(Xl, comm=comm)
 
 
+def test_finite_huge_data_is_an_overflow_not_nan_on_every_rank(comm):
+    """Entries near 1e307 on the last rank only (finite): a method returns finite factors
+    or raises, on every rank, an error that does not claim NaN or Inf (all of them did
+    when a Gram matrix or a sketch overflowed); a reduction that overflows names the
+    largest entry."""
+    X = prescribed_cond(90, 5, 10.0)
+    lay = rs.Layout(90, comm)
+    Xl = local_rows(X, comm, lay).copy()
+    if comm.Get_rank() == comm.Get_size() - 1:
+        Xl[-3:] *= 1e307 / np.abs(Xl[-3:]).max()
+    with np.errstate(over="ignore", invalid="ignore"):
+        for name, f in QR_METHODS.items():
+            try:
+                res = f(Xl, comm)
+            except (ValueError, BreakdownError) as exc:
+                assert "NaN" not in str(exc), (name, str(exc))
+            else:
+                assert all(np.isfinite(a).all() for a in res), name
+        with pytest.raises(ValueError, match=r"X_local is finite, but the Gram matrix overflowed "
+                                             r"\(largest \|entry\| 1.0e\+307"):
+            rs.cholqr2(Xl, comm)
+        with pytest.raises(ValueError, match=r"X_local is finite, but the sketch overflowed"):
+            rs.Gaussian(12).apply(Xl * 16, comm)
+
+
 def test_wrong_column_count_on_one_rank_raises_everywhere(comm):
     rank, size = comm.Get_rank(), comm.Get_size()
     X = np.ones((10, 4 if rank < size - 1 or size == 1 else 3))
