@@ -44,11 +44,19 @@ def _test_sketch(sketch, l, rank):
 
 
 def _orthonormalize(Y, comm, orth):
-    """Orthonormal basis of range(Y) (distributed rows); rank-deficient Y is fine."""
-    if orth == "tsqr":
-        return tsqr(Y, comm)[0]
-    Q, _, _, _ = rcholqr(Y, comm=comm, pivoting=True, reorth=True)
-    return Q
+    """``l`` orthonormal columns whose span contains range(Y) (distributed rows).
+
+    A numerically rank-deficient ``Y`` (the range of ``A`` is exhausted: ``A`` has rank
+    below ``l``, or is zero) still gets ``l`` columns, so that ``rsvd`` returns ``rank``
+    triplets on either path: the rank-revealing RCholQR2 keeps only the numerical rank
+    ``r`` of ``Y`` (its decision is replicated), and the basis is then taken from TSQR,
+    whose extra columns are orthonormal directions of rounding size.
+    """
+    if orth == "rcholqr":
+        Q, _, _, r = rcholqr(Y, comm=comm, pivoting=True, reorth=True)
+        if r == Y.shape[1]:
+            return Q
+    return tsqr(Y, comm)[0]
 
 
 def rsvd(A_local, rank, oversample=10, power_iters=2, sketch=None, comm=None, *, orth="tsqr"):
@@ -73,14 +81,19 @@ def rsvd(A_local, rank, oversample=10, power_iters=2, sketch=None, comm=None, *,
     comm : mpi4py.MPI.Comm, optional
     orth : {'tsqr', 'rcholqr'}
         Orthonormalization of the tall iterates: TSQR (one ``Allgatherv``) or
-        rank-revealing RCholQR2 (two ``Allreduce``).
+        rank-revealing RCholQR2 (two ``Allreduce``; an iterate it finds numerically rank
+        deficient is orthonormalized by TSQR instead, so both paths return ``rank``
+        triplets).
 
     Returns
     -------
     U_local : ndarray, shape (n_local, rank)
         This rank's rows of the left singular vectors.
     s : ndarray, shape (rank,)
-        Singular values, non-increasing, identical on every rank.
+        Singular values, non-increasing, identical on every rank. Where the range of
+        ``A`` is exhausted (``A`` of rank below ``rank``) they are numerically zero, of
+        the order of :math:`u\|A\|` (exactly zero for ``A = 0``), with orthonormal
+        singular vectors completing the others.
     Vt : ndarray, shape (rank, d)
         Right singular vectors, identical on every rank.
 
