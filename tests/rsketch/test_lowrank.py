@@ -149,6 +149,37 @@ def test_nystrom_low_rank_psd_is_exact_and_nonnegative():
     np.testing.assert_allclose((U * lam) @ U.T, A, atol=1e-9 * lam[0])
 
 
+def nonsymmetric_cases():
+    g = np.random.default_rng(4)
+    A, _ = spd(300, 0.9)
+    B = g.standard_normal((300, 300))
+    K = (B - B.T) / 2
+    conv = sp.diags([-1.2, 2.0, -0.8], [-1, 0, 1], shape=(2000, 2000), format="csr")   # convection
+    return {"upper triangle": np.triu(A), "random": B, "convection-diffusion": conv,
+            "1e-4 skew": A + 1e-4 * K * np.linalg.norm(A) / np.linalg.norm(K)}
+
+
+@pytest.mark.parametrize("case", ["upper triangle", "random", "convection-diffusion", "1e-4 skew"])
+@pytest.mark.parametrize("kind", ["ndarray", "sparse", "matvec"])
+def test_nystrom_refuses_a_nonsymmetric_operator(case, kind):
+    """It accepted them silently. The probe measures ||A - A^T||_F / ||A + A^T||_F."""
+    A = nonsymmetric_cases()[case]
+    dense = A.toarray() if sp.issparse(A) else A
+    ref = np.linalg.norm(dense - dense.T) / np.linalg.norm(dense + dense.T)
+    op = {"ndarray": dense, "sparse": sp.csr_matrix(A), "matvec": MatvecOnly(dense)}[kind]
+    with pytest.raises(ValueError, match="not symmetric") as info:
+        rs.nystrom(op, 4, comm=SELF)
+    measured = float(str(info.value).split("test vectors is ")[1].split(" times")[0])
+    assert ref / 5 < measured < 5 * ref
+
+
+def test_nystrom_accepts_rounding_level_asymmetry():
+    A, lam_true = spd(300, 0.6)
+    K = np.triu(np.random.default_rng(2).standard_normal((300, 300)), 1)
+    U, lam = rs.nystrom(A + 1e-10 * (K - K.T), 4, oversample=20, comm=SELF)
+    assert np.all(np.abs(lam - lam_true[:4]) <= 50 * lam_true[24])
+
+
 def test_nystrom_rejects_indefinite_and_bad_operators():
     A, _ = spd(100, 0.8)
     with pytest.raises(ValueError, match="positive semi-definite"):

@@ -96,6 +96,16 @@ def test_nystrom_block_srht_equals_blocks_on_one_rank(comm):
     np.testing.assert_allclose(lam, 0.5 ** np.arange(5), rtol=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["rows", "matvec"])
+def test_nonsymmetric_operator_is_refused_on_every_rank(kind, comm):
+    A = np.triu(spd(157, 0.7))
+    lay = rs.Layout(157, comm)
+    Al = local_rows(A, comm, lay)
+    op = Al if kind == "rows" else RowBlockOperator(Al, lay)
+    with pytest.raises(ValueError, match="A is not symmetric"):
+        rs.nystrom(op, 5, comm=comm)
+
+
 def test_bad_input_on_last_rank_raises_everywhere(comm):
     A = decaying(60, 8, 0.5)
     Al = local_rows(A, comm).copy()
