@@ -170,6 +170,12 @@ class Sketch:
             With ``partial(X)``, ``pair(x, y, out)``, ``rows(X, out)`` and
             ``local_block()``; no communication.
 
+        Raises
+        ------
+        ValueError
+            On every rank, if the sketch cannot act on ``layout`` (:meth:`check_layout`:
+            ``SRHT`` on more than one rank, which :meth:`apply` refuses too).
+
         Examples
         --------
         >>> import numpy as np, rsketch as rs
@@ -181,6 +187,23 @@ class Sketch:
         True
         """
         return BoundSketch(self, layout, cache=cache)
+
+    def check_layout(self, layout):
+        """Raise the same error on every rank if this sketch cannot act on ``layout``.
+
+        Decided from global information only (the number of ranks, the block sizes), so
+        no communication: ``SRHT`` on more than one rank, a ``BlockSRHT`` whose ``k``
+        exceeds its padded block order or whose ``blocks`` do not match the ranks.
+        :meth:`apply`, :meth:`to_dense` and :meth:`bind` (hence every solver and QR
+        driver that binds a sketch) call it.
+
+        Examples
+        --------
+        >>> import rsketch as rs
+        >>> from mpi4py import MPI
+        >>> rs.SRHT(8).check_layout(rs.Layout(100, MPI.COMM_SELF))      # one rank: fine
+        """
+        self._check_layout(layout)
 
     # -- hooks for the kinds -----------------------------------------------------------
 
