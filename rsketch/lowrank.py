@@ -21,7 +21,7 @@ from .orth.dense import cholesky_upper, ct, householder_qr, right_solve
 from .orth.rcholqr import rcholqr
 from .orth.tsqr import tsqr
 from .sketch import Gaussian, check_sketch
-from .validation import check_choice, check_int, check_tall, replicated
+from .validation import NonFiniteError, check_choice, check_int, check_tall, overflow_error, replicated, require_finite
 
 __all__ = ["rsvd", "nystrom", "ORTH_METHODS"]
 
@@ -44,11 +44,19 @@ def _test_sketch(sketch, l, rank):
 
 
 def _orthonormalize(Y, comm, orth):
-    """Orthonormal basis of range(Y) (distributed rows); rank-deficient Y is fine."""
-    if orth == "tsqr":
-        return tsqr(Y, comm)[0]
-    Q, _, _, _ = rcholqr(Y, comm=comm, pivoting=True, reorth=True)
-    return Q
+    """``l`` orthonormal columns whose span contains range(Y) (distributed rows).
+
+    A numerically rank-deficient ``Y`` (the range of ``A`` is exhausted: ``A`` has rank
+    below ``l``, or is zero) still gets ``l`` columns, so that ``rsvd`` returns ``rank``
+    triplets on either path: the rank-revealing RCholQR2 keeps only the numerical rank
+    ``r`` of ``Y`` (its decision is replicated), and the basis is then taken from TSQR,
+    whose extra columns are orthonormal directions of rounding size.
+    """
+    if orth == "rcholqr":
+        Q, _, _, r = rcholqr(Y, comm=comm, pivoting=True, reorth=True)
+        if r == Y.shape[1]:
+            return Q
+    return tsqr(Y, comm)[0]
 
 
 def rsvd(A_local, rank, oversample=10, power_iters=2, sketch=None, comm=None, *, orth="tsqr"):
@@ -73,21 +81,27 @@ def rsvd(A_local, rank, oversample=10, power_iters=2, sketch=None, comm=None, *,
     comm : mpi4py.MPI.Comm, optional
     orth : {'tsqr', 'rcholqr'}
         Orthonormalization of the tall iterates: TSQR (one ``Allgatherv``) or
-        rank-revealing RCholQR2 (two ``Allreduce``).
+        rank-revealing RCholQR2 (two ``Allreduce``; an iterate it finds numerically rank
+        deficient is orthonormalized by TSQR instead, so both paths return ``rank``
+        triplets).
 
     Returns
     -------
     U_local : ndarray, shape (n_local, rank)
         This rank's rows of the left singular vectors.
     s : ndarray, shape (rank,)
-        Singular values, non-increasing, identical on every rank.
+        Singular values, non-increasing, identical on every rank. Where the range of
+        ``A`` is exhausted (``A`` of rank below ``rank``) they are numerically zero, of
+        the order of :math:`u\|A\|` (exactly zero for ``A = 0``), with orthonormal
+        singular vectors completing the others.
     Vt : ndarray, shape (rank, d)
         Right singular vectors, identical on every rank.
 
     Raises
     ------
     ValueError, TypeError
-        On every rank, for NaN/Inf, bad shapes or options.
+        On every rank, for NaN/Inf, bad shapes or options, or finite entries so large that
+        a product overflows (said so).
 
     Notes
     -----
@@ -118,12 +132,18 @@ def rsvd(A_local, rank, oversample=10, power_iters=2, sketch=None, comm=None, *,
     sketch = _test_sketch(sketch, l, rank)
     A = np.asarray(A, dtype=out_dtype)
     Omega = ct(sketch.to_dense(d, MPI.COMM_SELF))      # d x k, the same on every rank
-    Q = _orthonormalize(A @ Omega, comm, orth)
-    for _ in range(int(power_iters)):
-        (Z,) = fused_allreduce([ct(A) @ Q], comm)
-        Z, _ = householder_qr(Z)
-        Q = _orthonormalize(A @ Z, comm, orth)
-    (B,) = fused_allreduce([ct(Q) @ A], comm)
+    try:
+        Q = _orthonormalize(A @ Omega, comm, orth)
+        for _ in range(int(power_iters)):
+            (Z,) = fused_allreduce([ct(A) @ Q], comm)
+            require_finite(Z, "A^H Q", "A_local")
+            Z, _ = householder_qr(Z)
+            Q = _orthonormalize(A @ Z, comm, orth)
+        (B,) = fused_allreduce([ct(Q) @ A], comm)
+        require_finite(B, "Q^H A", "A_local")
+    except NonFiniteError:
+        # A was checked for NaN/Inf on entry: a product with it overflowed (every rank is here)
+        raise overflow_error("A_local", "a product with it (A Omega, A^H Q or Q^H A)", A, comm) from None
     Ub, s, Vt = np.linalg.svd(B, full_matrices=False)
     return Q @ Ub[:, :rank], s[:rank], Vt[:rank]
 
@@ -178,6 +198,35 @@ def _symmetric_operator(A, comm, n_local):
     return apply, layout, False
 
 
+def _check_symmetric(OtY, u_op):
+    r"""Raise (agreed) if :math:`\Omega^T A \Omega` shows that ``A`` is not symmetric.
+
+    Entry :math:`(i, j)` of :math:`\Omega^T A \Omega` is :math:`x^T A y` for the test
+    vectors :math:`x = \omega_i`, :math:`y = \omega_j`, and entry :math:`(j, i)` is
+    :math:`y^T A x`: the product Nyström computes anyway holds :math:`l(l-1)/2` symmetry
+    probes, at no extra cost. For :math:`A = S + K` (symmetric plus skew) and random test
+    vectors, the off-diagonal entries of the skew part are of the size of
+    :math:`\|K\|_F` and those of the symmetric part of :math:`\|S\|_F`, whatever
+    :math:`n`; rounding errors give a ratio of order :math:`u\sqrt n`. ``A`` is refused
+    when the ratio exceeds :math:`100\sqrt{u}` (``u`` of the operator's output dtype:
+    1e-6 in float64). Replicated input, so the decision is the same on every rank.
+    """
+    l = OtY.shape[0]
+    if l < 2:                                    # one test vector: no probe
+        return
+    skew = np.linalg.norm(OtY - OtY.T)
+    off = ~np.eye(l, dtype=bool)
+    sym = np.linalg.norm((OtY + OtY.T)[off]) / 2
+    tol = 100 * np.sqrt(u_op)
+    if skew > tol * sym:
+        ratio = skew / sym if sym > 0 else np.inf
+        raise agreed(ValueError(
+            f"nystrom: A is not symmetric: x^T A y - y^T A x over the test vectors is {ratio:.1e} times "
+            f"the size of x^T A y + y^T A x (tolerance {tol:.0e}); Nystrom needs a symmetric positive "
+            "semi-definite A (use rsvd for a general matrix, or pass (A + A^T)/2 to approximate its "
+            "symmetric part)"))
+
+
 def nystrom(A, rank, oversample=10, sketch=None, comm=None, *, n_local=None):
     r"""Randomized Nyström approximation of a symmetric positive semi-definite operator.
 
@@ -211,7 +260,9 @@ def nystrom(A, rank, oversample=10, sketch=None, comm=None, *, n_local=None):
     Raises
     ------
     ValueError
-        On every rank, if ``A`` is not square, contains NaN/Inf, or is found not to be
+        On every rank, if ``A`` is not square, contains NaN/Inf, is found not to be
+        symmetric (the test vectors' :math:`x^T A y` and :math:`y^T A x` differ beyond
+        rounding, relative to the symmetric part: see Notes), or is found not to be
         positive semi-definite (the shifted core matrix has no Cholesky factor).
 
     Notes
@@ -223,6 +274,12 @@ def nystrom(A, rank, oversample=10, sketch=None, comm=None, *, n_local=None):
     :math:`\lambda = \max(\Sigma^2 - \nu, 0)`. The reductions :math:`\Omega^T Y`,
     :math:`\Omega^T\Omega` and :math:`\|Y\|_F^2` are fused into one ``Allreduce``; TSQR
     adds one ``Allgatherv``. ``A`` is applied once (``l`` vectors).
+
+    Symmetry is checked on :math:`\Omega^T A \Omega` (computed anyway): its skew part
+    :math:`x^T A y - y^T A x` over pairs of test vectors must stay below
+    :math:`100\sqrt u` times its symmetric part (off the diagonal, where both scale like
+    Frobenius norms of the parts of ``A``; ``u`` of the dtype the operator returns).
+    With a single test vector (``l = 1``) there is no pair and no check.
 
     Examples
     --------
@@ -247,10 +304,12 @@ def nystrom(A, rank, oversample=10, sketch=None, comm=None, *, n_local=None):
         Y = apply(Om)
     if Y.shape != Om.shape:
         raise agreed(ValueError(f"A applied to {Om.shape} local rows returned shape {Y.shape}"))
+    u_op = np.finfo(Y.dtype).eps / 2 if np.issubdtype(Y.dtype, np.floating) else np.finfo(np.float64).eps / 2
     Y = np.asarray(Y, dtype=np.float64)
     OtY, OtO, y2 = fused_allreduce([Om.T @ Y, Om.T @ Om, np.array([np.vdot(Y, Y)])], comm)
     if not (np.isfinite(OtY).all() and np.isfinite(y2).all()):
         raise agreed(ValueError("A applied to the test matrix gave NaN or Inf"))
+    _check_symmetric(OtY, u_op)
     nu = np.sqrt(n) * np.finfo(np.float64).eps * np.sqrt(float(y2[0]))
     B = OtY + nu * OtO
     C, info = cholesky_upper(0.5 * (B + B.T))

@@ -49,6 +49,9 @@ class Purpose(enum.IntEnum):
         The ingredients of the sketches (:mod:`rsketch.sketch`).
     KRYLOV_START
         The default start vector of ``solvers.reigs``.
+    PRECOND_PROBE
+        The random vector with which ``solvers.BlockJacobi`` measures the amplification
+        of its factors at setup.
     DEMO_MATRIX
         The test matrix of ``rsketch demo``.
     LIFT_RANDOM_MASK
@@ -66,6 +69,7 @@ class Purpose(enum.IntEnum):
       5  SAMPLE_SIGNS
       6  SPARSE
      77  KRYLOV_START
+     78  PRECOND_PROBE
      99  DEMO_MATRIX
     101  LIFT_RANDOM_MASK
     """
@@ -78,6 +82,7 @@ class Purpose(enum.IntEnum):
     SAMPLE_SIGNS = 5
     SPARSE = 6
     KRYLOV_START = 77
+    PRECOND_PROBE = 78
     DEMO_MATRIX = 99
     LIFT_RANDOM_MASK = 101
 

@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .arguments import ArgumentTypeError, check_choice, check_int, check_number, lookup
-from .mpi import Layout, agreed, allgather_meta, raise_collectively
+from .mpi import Layout, agreed, allgather_meta, max_over_ranks, raise_collectively
 
 __all__ = [
     "ArgumentTypeError",
@@ -26,6 +26,8 @@ __all__ = [
     "check_tall",
     "check_tall_matrix",
     "require_finite",
+    "NonFiniteError",
+    "overflow_error",
     "check_work_dtype",
     "replicated",
     "SUPPORTED_DTYPES",
@@ -153,11 +155,23 @@ def check_tall_matrix(X_local, comm, name="X_local", *, tall=True):
     return X, layout, out_dtype
 
 
-def require_finite(reduced, name, what="X_local"):
+class NonFiniteError(ValueError):
+    """A reduced quantity is not finite: NaN/Inf in the data, or an overflow.
+
+    Raised by :func:`require_finite` (and TSQR) on every rank. A caller that has already
+    checked its data for NaN/Inf (``rsvd``) catches it to report the overflow it must be.
+    """
+
+
+def require_finite(reduced, name, what="X_local", *, data=None, comm=None):
     """Raise the same ``ValueError`` on every rank if a reduced quantity is not finite.
 
     ``reduced`` is the result of a reduction, hence the same on every rank: the decision
-    needs no communication. A NaN or Inf in any rank's data reaches it.
+    needs no communication. A NaN or Inf in any rank's data reaches it, but so does an
+    overflow of finite data (a Gram matrix of entries near 1e154, a sketch summing entries
+    near 1e308). Given the ``data`` it was reduced from, the error path alone looks at the
+    data itself (one pass and one small ``Allreduce``, on every rank, since every rank takes
+    that path) and says which it was: finite data are not reported as NaN or Inf.
 
     Parameters
     ----------
@@ -166,16 +180,49 @@ def require_finite(reduced, name, what="X_local"):
         What ``reduced`` is (for the message), e.g. ``"the sketch"``.
     what : str
         The argument whose data it was reduced from.
+    data : array_like, optional
+        This rank's part of that argument; with ``comm``, distinguishes NaN/Inf in the
+        data from an overflow of the reduction.
+    comm : mpi4py.MPI.Comm, optional
+        The communicator of ``data`` (``None``: ``MPI.COMM_WORLD``).
 
     Examples
     --------
     >>> require_finite(np.array([1.0, np.inf]), "the sketch", "W_local")
     Traceback (most recent call last):
     ...
-    ValueError: W_local contains NaN or Inf on at least one rank (the sketch is not finite)
+    rsketch.validation.NonFiniteError: W_local contains NaN or Inf on at least one rank (the sketch is not finite)
+    >>> from mpi4py import MPI
+    >>> X = np.full((4, 2), 1e200)
+    >>> with np.errstate(over="ignore"):
+    ...     G = X.T @ X
+    >>> require_finite(G, "the Gram matrix", "X_local", data=X, comm=MPI.COMM_SELF)
+    Traceback (most recent call last):
+    ...
+    rsketch.validation.NonFiniteError: X_local is finite, but the Gram matrix overflowed (largest |entry| 1.0e+200 ...
     """
-    if not np.isfinite(reduced).all():
-        raise agreed(ValueError(f"{what} contains NaN or Inf on at least one rank ({name} is not finite)"))
+    if np.isfinite(reduced).all():
+        return
+    if data is not None:
+        local = np.asarray(data)
+        bad = max_over_ranks(0.0 if np.isfinite(local).all() else 1.0, comm)
+        if not bad:
+            raise overflow_error(what, name, local, comm)
+    raise agreed(NonFiniteError(f"{what} contains NaN or Inf on at least one rank ({name} is not finite)"))
+
+
+def overflow_error(what, name, data, comm):
+    """The agreed error (a ``ValueError``) for finite data whose reduction overflowed (collective).
+
+    One pass over the local ``data`` and one small reduction for its largest entry: only on
+    the error path, which every rank takes together.
+    """
+    local = np.asarray(data)
+    top = max_over_ranks(float(np.abs(local).max()) if local.size else 0.0, comm)
+    return agreed(NonFiniteError(
+        f"{what} is finite, but {name} overflowed (largest |entry| {top:.1e} on some rank; "
+        f"float64 ends at {np.finfo(np.float64).max:.1e}): scale {what} down (by a power of "
+        "two, exactly) and scale the result back"))
 
 
 def check_work_dtype(value, out_dtype=np.float64, name="work_dtype", *, real_only=False):

@@ -113,10 +113,11 @@ class MatrixReport:
         The first singular values (estimates for ``method="rsvd"``).
     frobenius_norm : float
     stable_rank : float
-        :math:`\\|W\\|_F^2 / \\sigma_1^2`.
+        :math:`\\|W\\|_F^2 / \\sigma_1^2`; ``0.0`` for a zero matrix (its rank; see ``note``).
     energy : float
         Fraction of :math:`\\|W\\|_F^2` captured by rank ``rank``:
-        :math:`\\sum_{i \\le r} \\sigma_i^2 / \\|W\\|_F^2`.
+        :math:`\\sum_{i \\le r} \\sigma_i^2 / \\|W\\|_F^2`; ``1.0`` for a zero matrix
+        (:math:`W_r = W`; see ``note``).
     jaccard_magnitude : float
         Overlap with the plain magnitude mask (top-``k`` of ``|W|``).
     jaccard_random : float
@@ -129,6 +130,10 @@ class MatrixReport:
         Number of ranks the matrix was row-distributed over.
     indices : ndarray
         Sorted flat indices of the mask (not part of :meth:`as_dict`).
+    note : str or None
+        What a reader of the numbers must know, e.g. that the matrix is zero, so that
+        ``stable_rank`` and ``energy`` are conventions rather than the ratios (0/0) that
+        define them; in :meth:`as_dict` only when set.
     """
 
     name: str
@@ -148,6 +153,7 @@ class MatrixReport:
     ranks: int = 1
     dtype: str = ""
     indices: np.ndarray = field(default=None, repr=False)
+    note: str | None = None
 
     @property
     def density(self):
@@ -157,6 +163,8 @@ class MatrixReport:
         """JSON-ready dict (without the indices)."""
         d = asdict(self)
         d.pop("indices")
+        if d["note"] is None:
+            d.pop("note")
         d["shape"] = list(self.shape)
         d["density"] = self.density
         return d
@@ -228,11 +236,17 @@ def analyze_matrix(W_local, rank, *, k=None, density=None, lora_rank=None, large
             del Ue, Vte
     r = s.shape[0]
     seconds = max_over_ranks(time.perf_counter() - t0, comm)
+    if fro2 > 0:
+        stable_rank = fro2 / float(s[0]) ** 2
+        energy = float(np.sum(s.astype(np.float64) ** 2)) / fro2
+        note = None
+    else:   # W = 0: both ratios are 0/0; report the limits that mean something, and say so
+        stable_rank, energy = 0.0, 1.0
+        note = ("zero matrix: stable_rank is reported as 0 (the rank of W) and energy as 1 "
+                "(W_r = W), not as the ratios 0/0; the mask is a tie broken by the flat index")
     return MatrixReport(
         name=name, shape=shape, rank=int(r), k=kk, method=method, largest=largest,
         spectrum_head=[float(x) for x in s[:head]],
-        frobenius_norm=math.sqrt(fro2),
-        stable_rank=fro2 / float(s[0]) ** 2 if s[0] > 0 else 0.0,
-        energy=float(np.sum(s.astype(np.float64) ** 2)) / fro2 if fro2 > 0 else 0.0,
+        frobenius_norm=math.sqrt(fro2), stable_rank=stable_rank, energy=energy,
         jaccard_magnitude=jaccard(idx, mag), jaccard_random=jaccard(idx, rand),
-        jaccard_exact=j_exact, seconds=seconds, ranks=comm.Get_size(), indices=idx)
+        jaccard_exact=j_exact, seconds=seconds, ranks=comm.Get_size(), indices=idx, note=note)

@@ -19,10 +19,11 @@ import numpy as np
 from mpi4py import MPI
 
 from ..mpi import Layout, gather_objects, get_comm, max_over_ranks, raise_collectively, sub_communicator
+from ..validation import check_choice, check_int
 from .checkpoint import open_checkpoint
 from .diagnostics import MatrixReport, analyze_matrix
 from .distribute import plan_work
-from .masks import DEFAULT_POWER_ITERS, resolve_k
+from .masks import DEFAULT_POWER_ITERS, METHODS, check_low_rank_options, resolve_k
 from .select import select_matrices
 
 __all__ = ["LiftResult", "compute_masks"]
@@ -162,6 +163,9 @@ def compute_masks(checkpoint, rank, *, k=None, density=None, lora_rank=None, lar
                              f"exclude={exclude!r})")
         for info in chosen:  # every rule error shows up before any work starts
             resolve_k(info.shape, k=k, density=density, lora_rank=lora_rank)
+        check_int(rank, "rank", minimum=1)
+        check_choice(method, "method", METHODS)
+        check_low_rank_options(oversample, power_iters, seed)
     except (ValueError, TypeError, KeyError) as exc:
         err = exc
     raise_collectively(err, comm)

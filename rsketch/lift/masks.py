@@ -34,6 +34,7 @@ __all__ = [
     "DEFAULT_POWER_ITERS",
     "DEFAULT_MIN_OVERSAMPLE",
     "resolve_k",
+    "check_low_rank_options",
     "low_rank_factors",
     "principal_weights",
     "principal_indices",
@@ -99,6 +100,43 @@ def resolve_k(shape, *, k=None, density=None, lora_rank=None):
 # ------------------------------------------------------------------- low-rank factors
 
 
+def check_low_rank_options(oversample=None, power_iters=DEFAULT_POWER_ITERS, seed=0):
+    """Check the randomized SVD options of the masks; returns them as ``int`` (or ``None``).
+
+    Pure (no communication): the options are the same on every rank, so a bad one raises
+    the same error everywhere. :func:`low_rank_factors` applies it, and
+    :func:`~rsketch.lift.compute_masks` (what ``rsketch lift`` runs) before any work.
+
+    Parameters
+    ----------
+    oversample : int or None
+        Extra sketch columns, ``>= 0``; ``None`` is the default rule.
+    power_iters : int
+        ``>= 0``.
+    seed : int
+        In ``[0, 2**64)``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        A negative ``oversample`` (it was silently clamped to 0, while the report kept
+        the negative value), a negative ``power_iters``, a seed out of range.
+
+    Examples
+    --------
+    >>> check_low_rank_options(None, 6, 0)
+    (None, 6, 0)
+    >>> check_low_rank_options(-1)
+    Traceback (most recent call last):
+    ...
+    ValueError: oversample must be a non-negative integer, got -1
+    """
+    oversample = check_int(oversample, "oversample", minimum=0, allow_none=True)
+    power_iters = check_int(power_iters, "power_iters", minimum=0)
+    seed = check_int(seed, "seed", minimum=0, maximum=2**64 - 1)
+    return oversample, power_iters, seed
+
+
 def low_rank_factors(W_local, rank, *, method="rsvd", oversample=None,
                      power_iters=DEFAULT_POWER_ITERS, seed=0, comm=None):
     r"""Rank-``rank`` truncated SVD of a row-distributed matrix.
@@ -114,10 +152,11 @@ def low_rank_factors(W_local, rank, *, method="rsvd", oversample=None,
         columns seeded by ``seed`` and ``power_iters`` power iterations. ``"svd"``: exact,
         LAPACK ``gesdd`` (after a TSQR of the rows on more than one rank).
     oversample : int, optional
-        Extra sketch columns; ``None`` (default) means ``max(rank, 128)``: at least the
-        ``2 * rank`` columns of LIFT's own randomized variant (``torch.svd_lowrank(q=2r)``),
-        and at least 128 extra, which flat spectra need at small ranks. Capped so that the
-        sketch has at most ``min(m, n)`` columns.
+        Extra sketch columns, ``>= 0`` (a negative value raises ``ValueError``); ``None``
+        (default) means ``max(rank, 128)``: at least the ``2 * rank`` columns of LIFT's own
+        randomized variant (``torch.svd_lowrank(q=2r)``), and at least 128 extra, which flat
+        spectra need at small ranks. Capped so that the sketch has at most ``min(m, n)``
+        columns.
     power_iters : int
         Power iterations (default :data:`DEFAULT_POWER_ITERS`).
     comm : mpi4py.MPI.Comm, optional
@@ -136,7 +175,9 @@ def low_rank_factors(W_local, rank, *, method="rsvd", oversample=None,
     :math:`W` up to rounding.
     """
     comm = get_comm(comm)
-    check_choice(method, "method", METHODS)
+    with replicated():
+        check_choice(method, "method", METHODS)
+        oversample, power_iters, seed = check_low_rank_options(oversample, power_iters, seed)
     W = np.asarray(W_local)
     n = W.shape[1]
     m = allreduce_sum(W.shape[0], comm) if comm.Get_size() > 1 else W.shape[0]
@@ -154,9 +195,9 @@ def low_rank_factors(W_local, rank, *, method="rsvd", oversample=None,
     from ..lowrank import rsvd  # issue 3: the distributed randomized SVD
     from ..sketch import Gaussian
 
-    over = max(r, DEFAULT_MIN_OVERSAMPLE) if oversample is None else int(oversample)
-    over = max(0, min(over, min(m, n) - r))
-    U, s, Vt = rsvd(W, r, oversample=over, power_iters=int(power_iters),
+    over = max(r, DEFAULT_MIN_OVERSAMPLE) if oversample is None else oversample
+    over = min(over, min(m, n) - r)         # the sketch cannot have more than min(m, n) columns
+    U, s, Vt = rsvd(W, r, oversample=over, power_iters=power_iters,
                     sketch=Gaussian(r + over, seed=seed), comm=comm)
     return U[:, :r], s[:r], Vt[:r]
 

@@ -95,7 +95,7 @@ def brgs(W_local, block_size, sketch=None, comm=None, *, intra="rcholqr", work_d
     theta = LocalSketch(sketch, layout, cache=True)
     Q = fortran_copy(W, wdt)
     (P,) = fused_allreduce([theta.partial(W)], comm)
-    require_finite(P, "the sketch", "W_local")
+    require_finite(P, "the sketch", "W_local", data=W, comm=comm)
     R = np.zeros((m, m), dtype=P.dtype)
     basis = SketchedBasis(sketch.k, m, P.dtype)
     for a in range(0, m, int(block_size)):

@@ -16,7 +16,7 @@ import numpy as np
 import scipy.linalg.blas as _blas
 
 from ..mpi import agreed, fused_allreduce, get_comm
-from ..validation import check_tall_matrix
+from ..validation import check_tall_matrix, require_finite
 from .dense import ct, fortran_copy
 from .errors import BreakdownError
 
@@ -28,12 +28,12 @@ def _start(W_local, comm):
     W, layout, out_dtype = check_tall_matrix(W_local, comm, "W_local")
     Q = fortran_copy(W, out_dtype)  # overwritten column by column
     R = np.zeros((W.shape[1], W.shape[1]), dtype=out_dtype)
-    return comm, Q, R
+    return comm, Q, R, W
 
 
-def _checked(vals, j, name):
-    if not np.isfinite(vals).all():
-        raise agreed(ValueError(f"W_local contains NaN or Inf on at least one rank (column {j})"))
+def _checked(vals, j, W, comm):
+    """``vals`` (reduced) if finite; else the agreed error: NaN/Inf in ``W``, or an overflow."""
+    require_finite(vals, f"the reduction of column {j}", "W_local", data=W, comm=comm)
     return vals
 
 
@@ -45,19 +45,19 @@ def _normalize(Q, R, j, norm2, name):
     R[j, j] = rjj
 
 
-def _project(Q, j, comm, name):
+def _project(Q, j, comm, W):
     """One classical projection of column j against columns :j (one reduction)."""
     if j == 0:
         return 0.0
     (c,) = fused_allreduce([ct(Q[:, :j]) @ Q[:, j]], comm)
-    _checked(c, j, name)
+    _checked(c, j, W, comm)
     Q[:, j] -= Q[:, :j] @ c
     return c
 
 
-def _norm2(Q, j, comm, name):
+def _norm2(Q, j, comm, W):
     (s,) = fused_allreduce([np.vdot(Q[:, j], Q[:, j]).real.reshape(1)], comm)
-    return _checked(s, j, name)[0]
+    return _checked(s, j, W, comm)[0]
 
 
 def _subtract_outer(A, x, y):
@@ -100,11 +100,11 @@ def cgs(W_local, comm=None):
     >>> bool(np.allclose(Q @ R, W))
     True
     """
-    comm, Q, R = _start(W_local, comm)
+    comm, Q, R, W = _start(W_local, comm)
     for j in range(Q.shape[1]):
         if j:
-            R[:j, j] = _project(Q, j, comm, "cgs")
-        _normalize(Q, R, j, _norm2(Q, j, comm, "cgs"), "cgs")
+            R[:j, j] = _project(Q, j, comm, W)
+        _normalize(Q, R, j, _norm2(Q, j, comm, W), "cgs")
     return Q, R
 
 
@@ -128,12 +128,12 @@ def cgs2(W_local, comm=None):
     >>> bool(np.allclose(Q.T @ Q, np.eye(4)))
     True
     """
-    comm, Q, R = _start(W_local, comm)
+    comm, Q, R, W = _start(W_local, comm)
     for j in range(Q.shape[1]):
         if j:
-            R[:j, j] = _project(Q, j, comm, "cgs2")
-            R[:j, j] += _project(Q, j, comm, "cgs2")
-        _normalize(Q, R, j, _norm2(Q, j, comm, "cgs2"), "cgs2")
+            R[:j, j] = _project(Q, j, comm, W)
+            R[:j, j] += _project(Q, j, comm, W)
+        _normalize(Q, R, j, _norm2(Q, j, comm, W), "cgs2")
     return Q, R
 
 
@@ -160,11 +160,11 @@ def mgs(W_local, comm=None):
     >>> bool(np.allclose(Q.T @ Q, np.eye(4)))
     True
     """
-    comm, Q, R = _start(W_local, comm)
+    comm, Q, R, W = _start(W_local, comm)
     m = Q.shape[1]
     for j in range(m):
         (c,) = fused_allreduce([ct(Q[:, j:]) @ Q[:, j]], comm)
-        _checked(c, j, "mgs")
+        _checked(c, j, W, comm)
         _normalize(Q, R, j, c[0], "mgs")
         if j + 1 < m:
             R[j, j + 1:] = c[1:].conj() / R[j, j]

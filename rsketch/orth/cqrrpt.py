@@ -92,8 +92,10 @@ def cqrrpt(A_local, sketch=None, comm=None, *, rtol=None):
         rtol = _EPS ** 0.85
     A = np.asarray(A, dtype=out_dtype)
     (Ask,) = fused_allreduce([LocalSketch(sketch, layout).partial(A)], comm)
-    require_finite(Ask, "the sketch", "A_local")
+    require_finite(Ask, "the sketch", "A_local", data=A, comm=comm)
     _, Rsk, perm = householder_qr(Ask, pivoting=True)
+    # finite sketch, non-finite R: the QR of the sketch overflowed (a NaN would be in Ask)
+    require_finite(Rsk, "the R factor of the sketch", "A_local", data=A, comm=comm)
     diag = np.abs(np.diag(Rsk))
     if diag.size == 0 or diag[0] == 0.0:     # A == 0: rank 0, an empty but valid factorization
         return np.zeros((A.shape[0], 0), dtype=out_dtype), np.zeros((0, d), dtype=Rsk.dtype), perm, 0
@@ -103,7 +105,7 @@ def cqrrpt(A_local, sketch=None, comm=None, *, rtol=None):
     # np.take gathers the pivot columns several times faster than fancy indexing
     Apre = right_solve(np.take(A, perm[:r], axis=1), Rsk[:r, :r], overwrite=True)
     (G,) = fused_allreduce([gram(Apre)], comm)
-    require_finite(G, "the Gram matrix", "A_local")
+    require_finite(G, "the Gram matrix", "A_local", data=A, comm=comm)
     Rpre, info = cholesky_upper(G)
     r_new = _rank_from_cholesky(Rpre, info, rtol)
     Q = right_solve(np.ascontiguousarray(Apre[:, :r_new]), Rpre[:r_new, :r_new], overwrite=True)

@@ -141,7 +141,7 @@ def rcholqr(X_local, sketch=None, comm=None, *, reorth=False, pivoting=False, va
     Xw = np.asarray(X, dtype=wdt)
     theta = LocalSketch(sketch, layout)
     (P,) = fused_allreduce([theta.partial(Xw)], comm)
-    require_finite(P, "the sketch", "X_local")
+    require_finite(P, "the sketch", "X_local", data=X, comm=comm)
 
     if pivoting:
         S, R, perm = householder_qr(P, pivoting=True)
@@ -154,6 +154,8 @@ def rcholqr(X_local, sketch=None, comm=None, *, reorth=False, pivoting=False, va
     else:
         S, R = householder_qr(P)
         perm, rank = None, d
+    # finite sketch, non-finite R: its QR overflowed (a NaN in X would be in P)
+    require_finite(R, "the R factor of the sketch", "X_local", data=X, comm=comm)
     if not pivoting:
         _check_full_rank(R, rtol)
     if reduced:

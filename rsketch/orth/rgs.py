@@ -181,7 +181,7 @@ def rgs(W_local, sketch=None, comm=None, *, work_dtype=None):
     theta = LocalSketch(sketch, layout, cache=True)
     Q = fortran_copy(W, wdt)   # overwritten column by column
     (P,) = fused_allreduce([theta.partial(W)], comm)
-    require_finite(P, "the sketch", "W_local")
+    require_finite(P, "the sketch", "W_local", data=W, comm=comm)
     R = np.zeros((m, m), dtype=P.dtype)
     basis = SketchedBasis(sketch.k, m, P.dtype)
     for j in range(m):

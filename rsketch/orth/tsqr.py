@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..mpi import Layout, agreed, allgather_rows, get_comm
-from ..validation import check_tall
+from ..validation import check_tall, require_finite
 from .dense import diagonal_phase
 
 __all__ = ["tsqr"]
@@ -59,8 +59,8 @@ def tsqr(X_local, comm=None):
     # Rank r's R has min(counts[r], d) rows, known everywhere: the layout of the stack.
     stacked = Layout(None, comm, counts=np.minimum(layout.counts, d))
     stack = allgather_rows(Ri, stacked)
-    if not np.isfinite(stack).all():       # NaN/Inf on any rank reach every rank's stack
-        raise agreed(ValueError("X_local contains NaN or Inf on at least one rank (TSQR's R is not finite)"))
+    # NaN/Inf on any rank reach every rank's stack
+    require_finite(stack, "TSQR's R", "X_local", data=X, comm=comm)
     Qh, R = np.linalg.qr(stack, mode="reduced")
     # A non-negative diagonal makes the factorization unique, so the result does not
     # depend on the number of ranks (Householder's signs do).

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import rng
 from ..mpi import Layout, agreed, allreduce_inplace, get_comm
-from ..validation import check_int, check_tall
+from ..validation import check_int, check_tall, require_finite
 from .bound import BoundSketch
 
 __all__ = ["Sketch", "check_sketch"]
@@ -65,7 +65,8 @@ class Sketch:
         ------
         ValueError, TypeError
             On every rank, if any rank's input is malformed (dimensions, dtype, column
-            counts that differ across ranks) or contains NaN/Inf.
+            counts that differ across ranks) or contains NaN/Inf, or if the sketch of
+            finite data overflows (said so, not reported as NaN/Inf).
 
         Notes
         -----
@@ -79,9 +80,7 @@ class Sketch:
         self._check_layout(layout)
         Z = self._partial(X, layout, out_dtype)
         allreduce_inplace(Z, comm)
-        if not np.isfinite(Z).all():
-            raise agreed(ValueError(
-                "X_local contains NaN or Inf on at least one rank (the sketch is not finite)"))
+        require_finite(Z, "the sketch", "X_local", data=X, comm=comm)
         return Z[:, 0] if vector else Z
 
     def apply_local(self, X_local, offset=0, *, layout=None):
@@ -171,6 +170,12 @@ class Sketch:
             With ``partial(X)``, ``pair(x, y, out)``, ``rows(X, out)`` and
             ``local_block()``; no communication.
 
+        Raises
+        ------
+        ValueError
+            On every rank, if the sketch cannot act on ``layout`` (:meth:`check_layout`:
+            ``SRHT`` on more than one rank, which :meth:`apply` refuses too).
+
         Examples
         --------
         >>> import numpy as np, rsketch as rs
@@ -182,6 +187,23 @@ class Sketch:
         True
         """
         return BoundSketch(self, layout, cache=cache)
+
+    def check_layout(self, layout):
+        """Raise the same error on every rank if this sketch cannot act on ``layout``.
+
+        Decided from global information only (the number of ranks, the block sizes), so
+        no communication: ``SRHT`` on more than one rank, a ``BlockSRHT`` whose ``k``
+        exceeds its padded block order or whose ``blocks`` do not match the ranks.
+        :meth:`apply`, :meth:`to_dense` and :meth:`bind` (hence every solver and QR
+        driver that binds a sketch) call it.
+
+        Examples
+        --------
+        >>> import rsketch as rs
+        >>> from mpi4py import MPI
+        >>> rs.SRHT(8).check_layout(rs.Layout(100, MPI.COMM_SELF))      # one rank: fine
+        """
+        self._check_layout(layout)
 
     # -- hooks for the kinds -----------------------------------------------------------
 

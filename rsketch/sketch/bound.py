@@ -17,7 +17,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .._kernels import compact_code_pair, compact_code_rows, compact_code_vector
-from ..mpi import agreed
+from ..mpi import Layout, agreed
 
 __all__ = ["BoundSketch", "LocalSketch"]
 
@@ -71,7 +71,9 @@ class BoundSketch:
     layout : rsketch.Layout
         Or any object with ``start``, ``stop`` and ``local_size`` (the global rows of this
         rank); :class:`~rsketch.BlockSRHT` and :meth:`local_block` of a layout-dependent
-        kind need a real :class:`~rsketch.Layout`.
+        kind need a real :class:`~rsketch.Layout`. A layout the sketch cannot act on
+        (``SRHT`` over several ranks) raises the same ``ValueError`` on every rank, as
+        :meth:`rsketch.Sketch.apply` does.
     cache : bool, optional
         Keep this rank's part of the sketch for repeated use (default). ``False``
         regenerates it from the random stream at every call (no memory; for a single use).
@@ -122,6 +124,8 @@ class BoundSketch:
         if not (callable(getattr(sketch, "apply_local", None)) and hasattr(sketch, "k")):
             raise agreed(TypeError(f"sketch must be an rsketch sketch (e.g. rs.SparseSign(k)), "
                                    f"got {type(sketch).__name__}"))
+        if isinstance(layout, Layout) and callable(getattr(sketch, "check_layout", None)):
+            sketch.check_layout(layout)         # SRHT on several ranks: agreed, like apply
         self.sketch = sketch
         self.layout = layout
         self.k = sketch.k

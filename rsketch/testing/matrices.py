@@ -19,6 +19,26 @@ def prescribed_cond(n, m, cond, seed=0, dtype=np.float64):
     return X.astype(dtype)
 
 
+def kahan(m, c):
+    r"""The ``m x m`` Kahan matrix :math:`K = \operatorname{diag}(s^i)\,(I - c\,U)`, :math:`s^2 + c^2 = 1`.
+
+    ``U`` is the strictly upper triangular matrix of ones. ``K`` is upper triangular with a
+    decreasing diagonal :math:`s^i`, yet its condition number grows much faster than
+    :math:`s^{-(m-1)}` (about :math:`(1 + c)^{m-1}/s^{m-1}`): the classical example where
+    the diagonal of ``R`` hides the ill-conditioning, and a hard case for Cholesky-based QR.
+    ``U_n @ kahan(m, c)`` with ``U_n`` orthonormal (``n x m``) is a tall matrix whose ``R``
+    factor is ``K`` itself.
+
+    Examples
+    --------
+    >>> K = kahan(4, 0.6)
+    >>> K[0].tolist(), round(float(K[3, 3]), 3)
+    ([1.0, -0.6, -0.6, -0.6], 0.512)
+    """
+    s = np.sqrt(1.0 - c * c)
+    return (s ** np.arange(m))[:, None] * (np.eye(m) - c * np.triu(np.ones((m, m)), 1))
+
+
 def parametric_family(n, m):
     """The W(x, mu) = sin(10(x + mu)) / (cos(100(mu - x)) + 1.1) test matrix of
     Balabanov & Grigori (arXiv:2011.05090): n points x and m values mu in [0, 1]."""

@@ -57,14 +57,33 @@ def test_rsvd_complex_and_any_sketch():
         assert np.linalg.norm(A - (U * s) @ Vt, 2) < 1.01 * sr[6]
 
 
-def test_rsvd_rank_deficient_input_is_fine():
-    g = np.random.default_rng(0)
-    A = g.standard_normal((300, 3)) @ g.standard_normal((3, 40))         # rank 3
-    for orth in ("tsqr", "rcholqr"):
-        U, s, Vt = rs.rsvd(A, 5, comm=SELF, orth=orth)
-        sr = np.linalg.svd(A, compute_uv=False)
-        np.testing.assert_allclose(s[:3], sr[:3], rtol=1e-10)
-        assert np.all(np.isfinite(U)) and np.all(s[3:] < 1e-12 * s[0])
+def numerically_low_rank(n, d, r, seed=0):
+    """Rank r to working precision: singular values 1 ... 0.1, then 1e-20 relative."""
+    g = np.random.default_rng(seed)
+    U, _ = np.linalg.qr(g.standard_normal((n, d)))
+    V, _ = np.linalg.qr(g.standard_normal((d, d)))
+    sigma = np.concatenate([np.logspace(0, -1, r), 1e-20 * np.ones(d - r)])
+    return (U * sigma) @ V.T
+
+
+@pytest.mark.parametrize("orth", ["tsqr", "rcholqr"])
+@pytest.mark.parametrize("n, d, r, rank", [(300, 40, 3, 5), (300, 40, 5, 10), (500, 60, 21, 30),
+                                           (300, 40, 0, 5)])
+def test_rsvd_returns_rank_triplets_when_the_range_is_exhausted(orth, n, d, r, rank):
+    """rank(A) = r < rank: both paths return `rank` triplets, the last numerically zero
+    (orth='rcholqr' returned r of them: 5 of 10, 21 of 30; and failed on A = 0)."""
+    A = numerically_low_rank(n, d, r) if r else np.zeros((n, d))
+    U, s, Vt = rs.rsvd(A, rank, comm=SELF, orth=orth)
+    assert U.shape == (n, rank) and s.shape == (rank,) and Vt.shape == (rank, d)
+    sr = np.linalg.svd(A, compute_uv=False)
+    np.testing.assert_allclose(s[:r], sr[:r], rtol=1e-10)
+    scale = max(sr[0], 1.0)
+    assert np.all(s[r:] <= 1e-13 * scale) and np.all(np.diff(s) <= 0) and np.all(s >= 0)
+    np.testing.assert_allclose(U.T @ U, np.eye(rank), atol=1e-12)
+    np.testing.assert_allclose(Vt @ Vt.T, np.eye(rank), atol=1e-12)
+    assert np.linalg.norm(A - (U * s) @ Vt, 2) <= 1e-12 * scale
+    if r == 0:
+        assert np.all(s == 0.0)
 
 
 def test_rsvd_bad_inputs():
@@ -128,6 +147,37 @@ def test_nystrom_low_rank_psd_is_exact_and_nonnegative():
     np.testing.assert_allclose(lam[:4], w[:4], rtol=1e-10)
     assert np.all(lam[4:] >= 0) and np.all(lam[4:] < 1e-10 * lam[0])
     np.testing.assert_allclose((U * lam) @ U.T, A, atol=1e-9 * lam[0])
+
+
+def nonsymmetric_cases():
+    g = np.random.default_rng(4)
+    A, _ = spd(300, 0.9)
+    B = g.standard_normal((300, 300))
+    K = (B - B.T) / 2
+    conv = sp.diags([-1.2, 2.0, -0.8], [-1, 0, 1], shape=(2000, 2000), format="csr")   # convection
+    return {"upper triangle": np.triu(A), "random": B, "convection-diffusion": conv,
+            "1e-4 skew": A + 1e-4 * K * np.linalg.norm(A) / np.linalg.norm(K)}
+
+
+@pytest.mark.parametrize("case", ["upper triangle", "random", "convection-diffusion", "1e-4 skew"])
+@pytest.mark.parametrize("kind", ["ndarray", "sparse", "matvec"])
+def test_nystrom_refuses_a_nonsymmetric_operator(case, kind):
+    """It accepted them silently. The probe measures ||A - A^T||_F / ||A + A^T||_F."""
+    A = nonsymmetric_cases()[case]
+    dense = A.toarray() if sp.issparse(A) else A
+    ref = np.linalg.norm(dense - dense.T) / np.linalg.norm(dense + dense.T)
+    op = {"ndarray": dense, "sparse": sp.csr_matrix(A), "matvec": MatvecOnly(dense)}[kind]
+    with pytest.raises(ValueError, match="not symmetric") as info:
+        rs.nystrom(op, 4, comm=SELF)
+    measured = float(str(info.value).split("test vectors is ")[1].split(" times")[0])
+    assert ref / 5 < measured < 5 * ref
+
+
+def test_nystrom_accepts_rounding_level_asymmetry():
+    A, lam_true = spd(300, 0.6)
+    K = np.triu(np.random.default_rng(2).standard_normal((300, 300)), 1)
+    U, lam = rs.nystrom(A + 1e-10 * (K - K.T), 4, oversample=20, comm=SELF)
+    assert np.all(np.abs(lam - lam_true[:4]) <= 50 * lam_true[24])
 
 
 def test_nystrom_rejects_indefinite_and_bad_operators():

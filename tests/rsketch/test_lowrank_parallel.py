@@ -41,6 +41,24 @@ def test_rsvd_equals_serial(orth, sketch, comm):
     np.testing.assert_allclose(s, np.linalg.svd(A, compute_uv=False)[:5], rtol=1e-10)
 
 
+@pytest.mark.parametrize("orth", ["tsqr", "rcholqr"])
+def test_rsvd_of_low_rank_and_zero_matrices_on_any_ranks(orth, comm):
+    """rank(A) = 4 < rank = 8, and A = 0: eight triplets on every path and rank count."""
+    g = np.random.default_rng(1)
+    lay = rs.Layout(157, comm)
+    for A in (g.standard_normal((157, 4)) @ g.standard_normal((4, 30)), np.zeros((157, 30))):
+        U, s, Vt = rs.rsvd(local_rows(A, comm, lay), 8, comm=comm, orth=orth)
+        Ug = allgather_rows(np.ascontiguousarray(U), lay)
+        assert Ug.shape == (157, 8) and s.shape == (8,) and Vt.shape == (8, 30)
+        sr = np.linalg.svd(A, compute_uv=False)
+        np.testing.assert_allclose(s[:4], sr[:4], rtol=1e-10)
+        assert np.all(s[4:] <= 1e-13 * max(sr[0], 1.0))
+        np.testing.assert_allclose(Ug.T @ Ug, np.eye(8), atol=1e-12)
+        assert np.linalg.norm(A - (Ug * s) @ Vt) <= 1e-12 * max(sr[0], 1.0)
+        for a in (s, Vt):
+            assert np.array_equal(a, comm.bcast(a, root=0))
+
+
 class RowBlockOperator:
     """A symmetric operator known by its local rows; matvec gathers the vector."""
 
@@ -78,6 +96,16 @@ def test_nystrom_block_srht_equals_blocks_on_one_rank(comm):
     np.testing.assert_allclose(lam, 0.5 ** np.arange(5), rtol=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["rows", "matvec"])
+def test_nonsymmetric_operator_is_refused_on_every_rank(kind, comm):
+    A = np.triu(spd(157, 0.7))
+    lay = rs.Layout(157, comm)
+    Al = local_rows(A, comm, lay)
+    op = Al if kind == "rows" else RowBlockOperator(Al, lay)
+    with pytest.raises(ValueError, match="A is not symmetric"):
+        rs.nystrom(op, 5, comm=comm)
+
+
 def test_bad_input_on_last_rank_raises_everywhere(comm):
     A = decaying(60, 8, 0.5)
     Al = local_rows(A, comm).copy()
@@ -90,3 +118,14 @@ def test_bad_input_on_last_rank_raises_everywhere(comm):
         S[-1, -1] = np.nan
     with pytest.raises(ValueError, match="NaN or Inf"):
         rs.nystrom(S, 3, comm=comm)
+
+
+def test_finite_huge_data_is_an_overflow_not_nan_on_every_rank(comm):
+    A = decaying(60, 8, 0.5)
+    Al = local_rows(A, comm).copy()
+    if comm.Get_rank() == comm.Get_size() - 1:
+        Al[-1] = 1.5e308      # finite; A Omega overflows
+    for orth in ("tsqr", "rcholqr"):
+        with np.errstate(over="ignore", invalid="ignore"):
+            with pytest.raises(ValueError, match=r"A_local is finite, but a product with it .* overflowed"):
+                rs.rsvd(Al, 3, comm=comm, orth=orth)

@@ -144,3 +144,24 @@ def test_truncated_checkpoint_raises_on_every_rank(comm, shared_dir):
     comm.Barrier()
     with pytest.raises(ValueError, match="malformed or truncated"):
         compute_masks(path, 4, k=10, comm=comm)
+
+
+def test_bad_randomized_svd_options_are_refused_on_every_rank_before_any_work(comm, shared_dir):
+    """--oversample -1 was clamped to 0 in the work and stored as -1 in the report."""
+    ckpt = _checkpoint(shared_dir / "o.safetensors", comm)
+    for opts, msg in (({"oversample": -1}, "oversample must be a non-negative integer, got -1"),
+                      ({"power_iters": -2}, "power_iters must be a non-negative integer"),
+                      ({"seed": -1}, "seed must be an integer in"), ({"rank": 0}, "rank must be a positive")):
+        kw = {"rank": 8, **opts}
+        with pytest.raises(ValueError, match=msg):
+            compute_masks(ckpt, kw.pop("rank"), density=0.05, comm=comm, **kw)
+
+
+def test_zero_matrix_report_is_a_documented_convention_on_every_rank(comm):
+    dist = analyze_matrix(local_rows(np.zeros((41, 13)), comm), 3, k=7, comm=comm)
+    ser = analyze_matrix(np.zeros((41, 13)), 3, k=7, comm=MPI.COMM_SELF)
+    for rep in (dist, ser):
+        assert rep.stable_rank == 0.0 and rep.energy == 1.0 and rep.frobenius_norm == 0.0
+        assert rep.spectrum_head == [0.0, 0.0, 0.0]
+        assert rep.note.startswith("zero matrix") and rep.as_dict()["note"] == rep.note
+        np.testing.assert_array_equal(rep.indices, np.arange(7))      # all ties: smallest indices

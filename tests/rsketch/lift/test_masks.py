@@ -12,6 +12,7 @@ import rsketch.lift.topk as topk
 from rsketch.lift import (
     analyze_matrix,
     jaccard,
+    low_rank_factors,
     magnitude_indices,
     open_checkpoint,
     principal_weights,
@@ -131,6 +132,38 @@ def test_bad_options(rng):
         principal_weights(W, 0, k=3)
     with pytest.raises(ValueError, match="exactly one"):
         principal_weights(W, 2)
+
+
+def test_negative_oversample_is_refused_not_clamped(rng, tmp_path, capsys):
+    """It was clamped to 0 while the report kept -1."""
+    W = rng.standard_normal((60, 40))
+    for f in (lambda: low_rank_factors(W, 4, oversample=-1, comm=MPI.COMM_SELF),
+              lambda: principal_weights(W, 4, k=10, oversample=-1)):
+        with pytest.raises(ValueError, match="oversample must be a non-negative integer, got -1"):
+            f()
+    U, s, Vt = low_rank_factors(W, 4, oversample=0, comm=MPI.COMM_SELF)     # 0 is fine
+    assert s.shape == (4,)
+    from rsketch.cli import main
+    from rsketch.testing.lift import save_safetensors
+
+    ckpt = save_safetensors(tmp_path / "w.safetensors", {"l.q.weight": W.astype(np.float32)})
+    report = tmp_path / "r.json"
+    assert main(["lift", str(ckpt), "--rank", "4", "--k", "10", "--oversample", "-1",
+                 "--report", str(report), "--no-progress"]) == 1
+    assert "oversample must be a non-negative integer, got -1" in capsys.readouterr().err
+    assert not report.exists()
+
+
+def test_zero_matrix_stable_rank_and_energy_are_conventions_with_a_note():
+    """stable rank and energy of W = 0 are 0/0: reported as 0 and 1 with a note (it was a
+    silent 0.0 for both)."""
+    for method in ("svd", "rsvd"):
+        rep = analyze_matrix(np.zeros((50, 30), np.float32), 4, k=6, method=method, comm=MPI.COMM_SELF)
+        assert (rep.stable_rank, rep.energy, rep.frobenius_norm) == (0.0, 1.0, 0.0)
+        assert "zero matrix" in rep.note and rep.as_dict()["note"] == rep.note
+    rep = analyze_matrix(np.eye(5), 2, k=3, method="svd", comm=MPI.COMM_SELF)
+    assert rep.note is None and "note" not in rep.as_dict()
+    assert rep.stable_rank == pytest.approx(5.0) and rep.energy == pytest.approx(2 / 5)
 
 
 # --------------------------------------------------------------------------- baselines

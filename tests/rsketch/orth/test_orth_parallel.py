@@ -13,7 +13,7 @@ import rsketch as rs
 from rsketch.mpi import allgather_rows
 from rsketch.orth import BreakdownError, cgs, cgs2, mgs
 from rsketch.testing.distributed import local_rows
-from rsketch.testing.matrices import parametric_family, prescribed_cond
+from rsketch.testing.matrices import kahan, parametric_family, prescribed_cond
 
 SELF = MPI.COMM_SELF
 
@@ -127,6 +127,31 @@ def test_nan_on_the_last_rank_raises_on_every_rank(comm):
         rs.cqrrpt(Xl, comm=comm)
 
 
+def test_finite_huge_data_is_an_overflow_not_nan_on_every_rank(comm):
+    """Entries near 1e307 on the last rank only (finite): a method returns finite factors
+    or raises, on every rank, an error that does not claim NaN or Inf (all of them did
+    when a Gram matrix or a sketch overflowed); a reduction that overflows names the
+    largest entry."""
+    X = prescribed_cond(90, 5, 10.0)
+    lay = rs.Layout(90, comm)
+    Xl = local_rows(X, comm, lay).copy()
+    if comm.Get_rank() == comm.Get_size() - 1:
+        Xl[-3:] *= 1e307 / np.abs(Xl[-3:]).max()
+    with np.errstate(over="ignore", invalid="ignore"):
+        for name, f in QR_METHODS.items():
+            try:
+                res = f(Xl, comm)
+            except (ValueError, BreakdownError) as exc:
+                assert "NaN" not in str(exc), (name, str(exc))
+            else:
+                assert all(np.isfinite(a).all() for a in res), name
+        with pytest.raises(ValueError, match=r"X_local is finite, but the Gram matrix overflowed "
+                                             r"\(largest \|entry\| 1.0e\+307"):
+            rs.cholqr2(Xl, comm)
+        with pytest.raises(ValueError, match=r"X_local is finite, but the sketch overflowed"):
+            rs.Gaussian(12).apply(Xl * 16, comm)
+
+
 def test_wrong_column_count_on_one_rank_raises_everywhere(comm):
     rank, size = comm.Get_rank(), comm.Get_size()
     X = np.ones((10, 4 if rank < size - 1 or size == 1 else 3))
@@ -158,3 +183,19 @@ def test_breakdown_is_agreed_on_every_rank(comm):
               lambda A: rs.brgs(A, 2, comm=comm, intra="rgs")):
         with pytest.raises(BreakdownError, match="zero"):
             f(local_rows(X, comm, lay))
+
+
+def test_cholqr2_guard_on_kahan_matrices_is_agreed_on_every_rank(comm):
+    """A Kahan matrix of cond 9e14 (CholQR2 returned ||I - Q^T Q|| = 8e-5 silently): the
+    guard is decided from the replicated second factor, so every rank raises; one of
+    cond 1.5e11 is within shifted CholQR3's range on every number of ranks."""
+    U, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((4000, 100)))
+    lay = rs.Layout(4000, comm)
+    with pytest.raises(BreakdownError, match="use shifted_cholqr3"):
+        rs.cholqr2(local_rows(U @ kahan(100, 0.32), comm, lay), comm)
+    X = U @ kahan(100, 0.24)
+    Q, R = rs.shifted_cholqr3(local_rows(X, comm, lay), comm)
+    Qg = allgather_rows(np.ascontiguousarray(Q), lay)
+    assert np.linalg.norm(Qg.T @ Qg - np.eye(100), 2) < 1e-14
+    assert np.linalg.norm(X - Qg @ R) < 1e-14 * np.linalg.norm(X)
+    assert_same_on_all_ranks(comm, R)

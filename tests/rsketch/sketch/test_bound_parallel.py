@@ -61,3 +61,17 @@ def test_partition_invariant_bound_sketch_equals_serial_apply(kind, comm):
     S = KINDS[kind](size)
     Z = _summed(S.bind(lay).partial(X[lay.start:lay.stop]), comm)
     _close(Z, S.apply(X, MPI.COMM_SELF))
+
+
+def test_srht_bind_is_refused_on_every_rank_beyond_one(comm):
+    """bind accepted SRHT on several ranks (apply refused it): now the same agreed error."""
+    layout = rs.Layout(100, comm)
+    S = rs.SRHT(16, seed=2)
+    if comm.Get_size() == 1:
+        X = global_matrix(100, 3)
+        _close(S.bind(layout).partial(X), S.apply(X, comm))
+        return
+    for f in (lambda: S.bind(layout), lambda: S.bind(layout, cache=False), lambda: S.check_layout(layout),
+              lambda: rs.sketch.LocalSketch(S, layout), lambda: S.apply(np.ones((layout.local_size, 2)), comm)):
+        with pytest.raises(ValueError, match="SRHT mixes all rows and runs on one rank only"):
+            f()

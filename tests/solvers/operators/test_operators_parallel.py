@@ -308,3 +308,15 @@ def test_petsc_mat_on_another_communicator(comm):
         with pytest.raises(ValueError, match="another communicator"):
             operator_from_mat(mat, comm)
     mat.destroy()
+
+
+def test_unstable_ilu0_factors_are_refused_on_every_rank(comm):
+    """ILU(0) of convection-dominated blocks amplifies by 1e47 (1 rank) to 1e18 (3 ranks):
+    refused on every rank (the decision rides in the setup's one reduction); the exact
+    block solves are accepted, with the same growth on every rank."""
+    prob = make_problem("convdiff2d", 90, comm, peclet=1e4)
+    with pytest.raises(ValueError, match=r"ILU\(0\) of the diagonal block on rank \d is unstable"):
+        BlockJacobi(prob.A)
+    M = BlockJacobi(prob.A, sub="lu")
+    assert M.growth < 1e4
+    assert M.growth == comm.bcast(M.growth, root=0)

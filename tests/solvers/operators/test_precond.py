@@ -1,12 +1,14 @@
 """Jacobi and block-Jacobi (I)LU on one rank against direct SciPy computations."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from mpi4py import MPI
 
-from solvers import PRECONDITIONERS, BlockJacobi, DistCSR, Jacobi, Operator, make_preconditioner
+from solvers import PRECONDITIONERS, BlockJacobi, DistCSR, Jacobi, Operator, make_preconditioner, rgmres
 from solvers.operators.problems import convdiff2d
 
 SELF = MPI.COMM_SELF
@@ -127,3 +129,44 @@ def test_registry_and_bad_options(system):
         BlockJacobi(system, comm=SELF, sub="icc")
     with pytest.raises(TypeError, match="needs the matrix entries"):
         Jacobi(lambda x: x, comm=SELF)
+
+
+def dense_condest(A, sub):
+    """||A||_inf ||M^-1||_inf with M = L U from the textbook ILU(0), or M = A (dense inverse)."""
+    M = np.matmul(*ilu0_reference(A)) if sub == "ilu0" else A.toarray()
+    return np.abs(A.toarray()).sum(axis=1).max() * np.abs(np.linalg.inv(M)).sum(axis=1).max()
+
+
+@pytest.mark.parametrize("peclet", [200.0, 2000.0])
+@pytest.mark.parametrize("sub", ["ilu0", "lu"])
+def test_growth_is_a_lower_bound_of_the_dense_condition_estimate(peclet, sub):
+    A = convdiff2d(16, peclet=peclet, comm=SELF).A.to_scipy()
+    ref = dense_condest(A, sub)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)     # ILU(0) at peclet 2000 warns
+        M = BlockJacobi(A, comm=SELF, sub=sub)
+    assert ref / (10 * np.sqrt(A.shape[0])) <= M.growth <= ref * (1 + 1e-8), (M.growth, ref)
+
+
+@pytest.mark.parametrize("n, peclet, stable", [(40, 1e4, ("lu", "ilu")), (90, 1e5, ("lu",))])
+def test_block_jacobi_refuses_unstable_ilu0_factors_and_what_it_recommends_works(n, peclet, stable):
+    """ILU(0) of a convection-dominated block: a solve amplifies by 1e22 and 1e52. It was
+    accepted, and rgmres 'stagnated' at once with a misleading warning."""
+    prob = convdiff2d(n, peclet=peclet, comm=SELF)
+    with pytest.raises(ValueError, match=r"ILU\(0\) of the diagonal block on rank 0 is unstable: .* "
+                                         r"use sub='lu' .* or sub='ilu' with a drop_tol"):
+        BlockJacobi(prob.A)
+    for sub in stable:
+        M = BlockJacobi(prob.A, sub=sub, **({"drop_tol": 1e-4} if sub == "ilu" else {}))
+        assert M.growth < 1e6
+        res = rgmres(prob.A, prob.b, restart=40, M=M, rtol=1e-10, maxiter=400)
+        r = prob.b - prob.A.matvec(res.x)
+        assert res.converged and np.linalg.norm(r) <= 1e-8 * np.linalg.norm(prob.b)
+
+
+def test_block_jacobi_warns_about_factors_that_lose_half_the_digits():
+    A = convdiff2d(40, peclet=1000.0, comm=SELF).A
+    with pytest.warns(RuntimeWarning, match=r"amplifies a random vector .* times .* unstable .* sub='lu'"):
+        M = BlockJacobi(A)
+    assert 1e8 < M.growth < 1e16
+    assert BlockJacobi(A, sub="ilu", drop_tol=1e-4).growth < 1e3
