@@ -70,7 +70,10 @@ rows_nat = ao.petsc2app(np.arange(lo, hi, dtype=PETSc.IntType))
 cols_nat = ao.petsc2app(indices.astype(PETSc.IntType))
 mine = sp.csr_matrix((data, cols_nat, indptr), shape=(hi - lo, n ** dim)).toarray()
 ref = reference(n, dim, 30.0).toarray()[rows_nat]
-print("rank", PETSc.COMM_WORLD.getRank(), "diff", float(np.abs(mine - ref).max()), flush=True)
+# one printer: lines of several ranks on one stdout can interleave mid-line
+diffs = PETSc.COMM_WORLD.tompi4py().gather(float(np.abs(mine - ref).max()), root=0)
+for r, d in enumerate(diffs or []):
+    print("rank", r, "diff", d, flush=True)
 """
 
 
