@@ -25,6 +25,7 @@ from rsketch.validation import check_work_dtype, replicated
 from ..operators.adapters import as_operator
 from .arnoldi import RGSArnoldi
 from .context import setup
+from .options import basis_dtype_of
 from .sketched_gmres import rgmres
 from .sketching import bind_sketch
 
@@ -97,6 +98,8 @@ def _shift_invert(A, sigma, ctx, comm):
             raise agreed(ValueError(f"A - sigma*I is singular for sigma = {sigma}: {exc}")) from None
         return lu.solve
     class _Shifted:
+        dtype = np.result_type(ctx.dtype, sigma)     # complex for a complex A or sigma
+
         def matvec(self, x):
             return ctx.matvec(x) - sigma * x
 
@@ -117,16 +120,18 @@ def reigs(A, k, which="LM", sigma=None, m=None, *, tol=1e-8, maxiter=300, v0=Non
     Parameters
     ----------
     A : operator
-        As for :func:`solvers.rgmres`.
+        As for :func:`solvers.rgmres`, real or complex (a complex ``A`` runs the process
+        in complex arithmetic, with a complex Schur form at restarts).
     k : int
         Number of eigenpairs.
     which : {"LM", "LR", "SR"}
         Largest magnitude, largest real part, smallest real part (of the eigenvalues of
         ``A``; with ``sigma``, of :math:`(A - \sigma I)^{-1}`, i.e. ``"LM"`` gives the
         eigenvalues nearest ``sigma``, as in ``scipy.sparse.linalg.eigs``).
-    sigma : float, optional
+    sigma : float or complex, optional
         Shift for shift-and-invert. One rank with a SciPy/NumPy matrix: sparse LU;
-        otherwise each product is an inner :func:`rgmres` solve (rtol 1e-12).
+        otherwise each product is an inner :func:`rgmres` solve (rtol 1e-12). A complex
+        shift makes the problem complex (also for a real ``A``).
     m : int, optional
         Basis size per cycle, default ``max(2k + 1, 20)``; must satisfy ``k < m``.
     tol : float
@@ -178,14 +183,24 @@ def reigs(A, k, which="LM", sigma=None, m=None, *, tol=1e-8, maxiter=300, v0=Non
         tol = check_number(tol, "tol", minimum=0)
         maxiter = check_int(maxiter, "maxiter", minimum=1)
         dt = check_work_dtype(basis_dtype, name="basis_dtype", real_only=True)
+    scalar = np.float64
     if sigma is not None:
-        if np.iscomplexobj(sigma) or not np.isfinite(np.real(sigma)):
-            raise agreed(ValueError(f"sigma must be a real finite number, got {sigma!r}"))
-        sigma = float(np.real(sigma))
+        try:
+            sigma = complex(sigma)
+        except (TypeError, ValueError):
+            raise agreed(TypeError(f"sigma must be a number, got {sigma!r}")) from None
+        if not np.isfinite(sigma):
+            raise agreed(ValueError(f"sigma must be finite, got {sigma!r}"))
+        if sigma.imag:          # a complex shift makes the shifted operator complex
+            scalar = np.complex128
+        else:
+            sigma = sigma.real
     if v0 is None:      # the operator's layout; a bare matvec object needs v0 instead
         lay = as_operator(A, comm).layout
         v0 = rng.RandomStream(seed=0x5EED, purpose=77).gaussians(lay.start, lay.stop, 1)[:, 0]
-    ctx = setup(A, v0, None, None, comm, name="v0")
+    ctx = setup(A, v0, None, None, comm, name="v0", dtype=scalar)
+    dt = basis_dtype_of(dt, ctx.dtype)
+    cplx = ctx.dtype.kind == "c"
     n = ctx.layout.n
     m = min(m, n)
     if not k < m:
@@ -237,14 +252,17 @@ def reigs(A, k, which="LM", sigma=None, m=None, *, tol=1e-8, maxiter=300, v0=Non
             v = {"LM": abs(z), "LR": z.real, "SR": -z.real}[metric_fn]
             return v >= t - 1e-14 * max(abs(t), 1.0)
 
-        Tm, Z, sdim = sla.schur(Msm, output="real", sort=select)
+        if cplx:        # complex Schur form: the sort function takes the eigenvalue itself
+            Tm, Z, sdim = sla.schur(Msm, output="complex", sort=lambda z: select(z.real, z.imag))
+        else:
+            Tm, Z, sdim = sla.schur(Msm, output="real", sort=select)
         sdim = int(min(sdim, m - 1))
         if sdim < k:
             sdim = min(keep, m - 1)
         Zp = Z[:, :sdim]
         proc.extend()                                # the pending Krylov vector q_{j+1}
         pending = proc.Q[j].copy()
-        Xk = (Zp.T * proc.d[:j]).astype(proc.dtype) @ proc.Q[:j]
+        Xk = (Zp.T * proc.d[:j]).astype(proc.dtype) @ proc.Q[:j]     # V Z_p (rows)
         Sk, Pk = S @ Zp, P @ Zp
         proc.start(None)
         proc.Q[:sdim] = Xk
@@ -268,6 +286,10 @@ def _verify(ctx, proc, mu, Yw, sigma):
     ``2k`` products at most (real and imaginary parts) and one reduction.
     """
     vals = mu if sigma is None else sigma + 1.0 / mu
+    if proc.scalar.kind == "c":         # complex system: complex Ritz vectors, one product each
+        X = np.column_stack([proc.combine(Yw[:, i]) for i in range(Yw.shape[1])])
+        AX = np.column_stack([ctx.matvec(np.ascontiguousarray(X[:, i])) for i in range(X.shape[1])])
+        return _residuals(ctx, vals, X, AX)
     re = np.column_stack([proc.combine(Yw[:, i].real) for i in range(Yw.shape[1])])
     im = np.column_stack([proc.combine(Yw[:, i].imag) for i in range(Yw.shape[1])])
     cplx = np.iscomplexobj(vals) and np.abs(vals.imag).max() > 0
@@ -278,12 +300,17 @@ def _verify(ctx, proc, mu, Yw, sigma):
                                         for i in range(im.shape[1])])
     else:
         vals = vals.real
+    return _residuals(ctx, vals, X, AX)
+
+
+def _residuals(ctx, vals, X, AX):
+    """Unit eigenvectors and the relative residuals ``‖AX − Xλ‖/(|λ|‖X‖)``: one reduction."""
     R = AX - X * vals
     buf = np.concatenate([(np.abs(R) ** 2).sum(axis=0), (np.abs(X) ** 2).sum(axis=0)])
     ctx.red.sum_inplace(buf)
     if not np.isfinite(buf).all():
         ctx.nonfinite("the eigenpair check")
-    kk = Yw.shape[1]
+    kk = X.shape[1]
     xn = np.sqrt(buf[kk:])
     tres = np.sqrt(buf[:kk]) / (xn * np.maximum(np.abs(vals), np.finfo(float).tiny))
     return vals, X / xn, tres
