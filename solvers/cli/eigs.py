@@ -2,6 +2,7 @@
 
     mpiexec -n 2 rsketch eigs --problem convdiff2d --n 100 --k 6 --which LR
     rsketch eigs matrix.mtx --k 4 --sigma 0.5 --history eigs.json
+    rsketch eigs complex.mtx --k 4 --sigma 1+0.25j      # complex matrix and shift
 
 Prints the eigenvalues with their true relative residuals ``‖A x − λ x‖ / |λ|`` on rank 0;
 ``--history`` writes them (JSON, or CSV of the per-cycle sketched residuals) and ``--plot``
@@ -27,6 +28,7 @@ from .common import (
     load_system,
     plot_histories,
     require_matplotlib,
+    scalar,
 )
 
 
@@ -35,7 +37,8 @@ def add_arguments(parser):
     eg = parser.add_argument_group("eigensolver")
     eg.add_argument("--k", type=int, default=6, help="number of eigenpairs (default 6)")
     eg.add_argument("--which", default="LM", choices=WHICH)
-    eg.add_argument("--sigma", type=float, default=None, help="shift for shift-and-invert")
+    eg.add_argument("--sigma", type=scalar, default=None,
+                    help="shift for shift-and-invert, real or complex (e.g. 0.5 or 1+0.25j)")
     eg.add_argument("--m", type=int, default=None, help="basis size per cycle (default max(2k+1, 20))")
     eg.add_argument("--tol", type=float, default=1e-8)
     eg.add_argument("--maxiter", type=int, default=300, help="restart cycles")
