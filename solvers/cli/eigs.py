@@ -4,7 +4,9 @@
     rsketch eigs matrix.mtx --k 4 --sigma 0.5 --history eigs.json
     rsketch eigs complex.mtx --k 4 --sigma 1+0.25j      # complex matrix and shift
 
-Prints the eigenvalues with their true relative residuals ``‖A x − λ x‖ / |λ|`` on rank 0;
+Prints on rank 0 the eigenvalues with their true relative residuals ``‖A x − λ x‖ / |λ|``,
+their estimated condition numbers and error bounds (``κ · residual``: the accuracy of an
+ill-conditioned eigenvalue of a nonnormal matrix, with a warning when above ``--tol``);
 ``--history`` writes them (JSON, or CSV of the per-cycle sketched residuals) and ``--plot``
 the convergence of the sketched residuals per restart cycle.
 """
@@ -64,10 +66,14 @@ def run(args):
     elapsed, res = best_time(lambda: reigs(A, args.k, which=args.which, sigma=args.sigma, m=m, tol=args.tol,
                                            maxiter=args.maxiter, sketch=sketch, basis_dtype=dt, comm=comm),
                              comm)
-    print0(f"{'#':>3} {'eigenvalue':>34} {'‖Ax−λx‖/|λ|':>12}", comm=comm)
-    for i, (lam, r) in enumerate(zip(res.eigenvalues, res.residual_norms)):
+    print0(f"{'#':>3} {'eigenvalue':>34} {'‖Ax−λx‖/|λ|':>12} {'κ (est.)':>9} {'error bound':>11}",
+           comm=comm)
+    for i, (lam, r, c, e) in enumerate(zip(res.eigenvalues, res.residual_norms, res.condition,
+                                           res.error_bounds)):
         val = f"{lam.real: .12e}" + (f" {lam.imag:+.6e}i" if np.iscomplexobj(lam) and lam.imag else "")
-        print0(f"{i:>3} {val:>34} {r:>12.3e}", comm=comm)
+        print0(f"{i:>3} {val:>34} {r:>12.3e} {c:>9.1e} {e:>11.1e}", comm=comm)
+    for w in res.warnings:
+        print0(f"  warning: {w}", comm=comm)
     print0(f"{'converged' if res.converged else 'NOT converged'} ({res.reason}): "
            f"{res.iterations} products, {res.restarts} cycles, {res.reductions} reductions, "
            f"{elapsed:.3f} s; ‖I − (ΘV)ᵀ(ΘV)‖ ≤ {res.sketch_orthogonality:.1e}", comm=comm)
@@ -78,6 +84,8 @@ def run(args):
                                "eigenvalues": (res.eigenvalues.tolist() if res.eigenvalues.dtype.kind == "f"
                                                else [[v.real, v.imag] for v in res.eigenvalues]),
                                "residual_norms": res.residual_norms, "converged": res.converged,
+                               "condition": res.condition, "error_bounds": res.error_bounds,
+                               "warnings": res.warnings,
                                "iterations": res.iterations, "restarts": res.restarts,
                                "reductions": res.reductions, "time": elapsed,
                                "sketched_residual_history": [h for h in res.history]},

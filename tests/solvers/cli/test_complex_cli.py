@@ -126,3 +126,19 @@ def test_complex_files_on_two_ranks(files, tmp_path):
                   timeout=300, env=strict)
     assert res.returncode == 0, res.stderr
     assert "converged (converged)" in res.stdout
+
+
+def test_eigs_prints_condition_and_error_bounds(tmp_path, capsys):
+    """Ill-conditioned eigenvalues of a nonnormal matrix are flagged on the command line and
+    in the history file."""
+    n = 12
+    A = np.zeros((n, n))
+    A[0, n // 2] = A[0, n - 1] = 1e-12
+    A[np.arange(1, n), np.arange(n - 1)] = 0.9          # Leslie: condition numbers ~1e10
+    path, hist = tmp_path / "leslie.mtx", tmp_path / "e.json"
+    scipy.io.mmwrite(str(path), A)
+    main(["eigs", str(path), "--k", "2", "--m", "11", "--history", str(hist)])
+    out = capsys.readouterr().out
+    assert "error bound" in out and "warning:" in out and "ill-conditioned" in out
+    data = json.loads(hist.read_text())
+    assert len(data["error_bounds"]) == 2 and min(data["error_bounds"]) > 1e-4 and data["warnings"]
