@@ -97,6 +97,11 @@ def test_gmres_iterations_match_scipy_on_a_complex_system():
         assert res.converged and abs(res.iterations - count[0]) <= 1, (res.iterations, count[0])
     res = rgmres(A, b, rtol=1e-8, restart=400, comm=SELF)
     assert res.converged and abs(res.iterations - count[0]) <= max(2, 0.03 * count[0])
+    count[0] = 0          # restarted: the same cycles as SciPy's (true residual at restarts)
+    x, info = spla.gmres(A, b, rtol=1e-8, restart=20, maxiter=100, callback=cb, callback_type="pr_norm")
+    assert info == 0
+    res = gmres(A, b, rtol=1e-8, restart=20, ortho="cgs2", comm=SELF)
+    assert res.converged and abs(res.iterations - count[0]) <= 1, (res.iterations, count[0])
 
 
 def test_real_operator_with_complex_rhs_is_a_complex_system():
