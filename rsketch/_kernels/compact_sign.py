@@ -48,6 +48,35 @@ def compact_code_pair(x, y, code, work, out):
 
 
 @njit(cache=True)
+def compact_code_pair_complex(x, y, code, work, out):
+    """:func:`compact_code_pair` for complex vectors: ``x`` complex64 or complex128, ``y`` complex128.
+
+    ``Θ`` is real, so the sketch of a complex vector is ``Θ Re x + i Θ Im x``: summing
+    complex entries sums the real and imaginary parts apart, in the same order as two real
+    sketches would. ``work`` is a complex128 array of ``4k`` entries (overwritten); ``out``
+    is complex128 of shape ``(k, 2)`` (overwritten). complex64 entries are summed in
+    complex128.
+    """
+    m = x.shape[0]
+    nnz = code.shape[1]
+    k = out.shape[0]
+    o = work.ravel()
+    for s in range(4 * k):
+        o[s] = 0.0
+    two = np.uint64(2)
+    for i in range(m):
+        a = np.complex128(x[i])
+        b = y[i]
+        for t in range(nnz):
+            s = np.uint64(code[i, t]) * two
+            o[s] += a
+            o[s + np.uint64(1)] += b
+    for r in range(k):
+        out[r, 0] = o[4 * r] - o[4 * r + 2]
+        out[r, 1] = o[4 * r + 1] - o[4 * r + 3]
+
+
+@njit(cache=True)
 def compact_code_rows(X, code, out):
     """``out[r, c] ±= X[c, i]`` for each ``code[i, t] = 2 r + (sign < 0)``; ``X`` is ``(d, m)``."""
     d, m = X.shape

@@ -16,7 +16,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .._kernels import compact_code_pair, compact_code_rows, compact_code_vector
+from .._kernels import compact_code_pair, compact_code_pair_complex, compact_code_rows, compact_code_vector
 from ..mpi import Layout, agreed
 
 __all__ = ["BoundSketch", "LocalSketch"]
@@ -137,6 +137,7 @@ class BoundSketch:
             self._code = _pattern(sketch, layout.start, layout.stop)
             self._scale = 1.0 / np.sqrt(sketch.nnz)
             self._work = np.empty(4 * sketch.k)       # sums of each sign, for pair()
+            self._cwork = None                         # the same for complex vectors, on demand
         elif getattr(sketch, "partition_invariant", False) and layout.local_size > 0 \
                 and layout.local_size * sketch.k * 8 <= _DENSE_CACHE_BYTES:
             self._dense = np.ascontiguousarray(sketch.columns(layout.start, layout.stop).T)
@@ -196,37 +197,50 @@ class BoundSketch:
             compact_code_rows(chunk.T, self._code[lo:hi], Z)
 
     def pair(self, x, y, out):
-        """Partial sketches of two real vectors, written to ``out[:, 0]`` and ``out[:, 1]``.
+        """Partial sketches of two vectors, written to ``out[:, 0]`` and ``out[:, 1]``.
 
         Parameters
         ----------
         x : ndarray, shape (n_local,)
-            float32 or float64 (a basis vector).
+            float32 or float64 (a basis vector); complex64 or complex128 for a complex
+            system.
         y : ndarray, shape (n_local,)
-            float64 (its image).
+            float64 (its image); complex128 for a complex system.
         out : ndarray, shape (k, 2)
-            float64, overwritten.
+            float64, or complex128 for complex vectors; overwritten.
 
         Returns
         -------
         out
+
+        Notes
+        -----
+        ``Θ`` is real, so the sketch of a complex vector is ``Θ Re x + i Θ Im x``: the
+        complex kernel sums the real and imaginary parts apart, in the order of the real
+        kernel.
         """
         if self._code is not None:
-            compact_code_pair(x, y, self._code, self._work, out)
+            if out.dtype.kind == "c":
+                if self._cwork is None:
+                    self._cwork = np.empty(4 * self.k, dtype=np.complex128)
+                compact_code_pair_complex(x, y, self._code, self._cwork, out)
+            else:
+                compact_code_pair(x, y, self._code, self._work, out)
             out *= self._scale
         else:
             out[...] = self._apply_local(np.column_stack((x, y)))
         return out
 
     def rows(self, X, out):
-        """Partial sketches of the real vectors stored as the rows of ``X``.
+        """Partial sketches of the vectors stored as the rows of ``X``.
 
         Parameters
         ----------
         X : ndarray, shape (d, n_local)
-            float32 or float64, each vector contiguous (as a Krylov basis is stored).
+            float32 or float64, each vector contiguous (as a Krylov basis is stored);
+            complex64 or complex128 for a complex system.
         out : ndarray, shape (k, d)
-            float64, overwritten.
+            float64, or complex128 for complex ``X``; overwritten.
 
         Returns
         -------

@@ -62,6 +62,15 @@ def add_sketch_arguments(parser):
                     help="precision of the stored Krylov basis (default float64)")
 
 
+def scalar(text):
+    """A real or complex number on the command line (``0.5``, ``1+0.25j``): a float when real."""
+    try:
+        z = complex(text.replace(" ", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number such as 0.5 or 1+0.25j, got {text!r}") from None
+    return z.real if z.imag == 0 else z
+
+
 def _floats(text):
     try:
         return [float(v) for v in text.split(",")]
@@ -139,14 +148,22 @@ def build_sketch(args, dim):
 
 
 def load_system(args, comm):
-    """``(A, b, description)``: a DistCSR, this rank's rows of ``b``, a one-line summary."""
+    """``(A, b, description)``: a DistCSR, this rank's rows of ``b``, a one-line summary.
+
+    Complex Matrix Market files stay complex (``A`` and ``b`` complex128; a real matrix
+    with a complex ``--rhs`` is a complex system too): the solvers work in complex
+    arithmetic, and nothing is cast to real.
+    """
     if args.matrix is not None:
         A = load_matrix_market(args.matrix, comm)
         if getattr(args, "rhs", None):
             b = load_vector_market(args.rhs, A.layout)
         else:   # b = A·1: the exact solution is known
             b = A.matvec(np.ones(A.layout.local_size))
-        return A, np.asarray(b, dtype=np.float64), f"{Path(args.matrix).name}, n = {A.layout.n}"
+        # float64 or complex128 (an integer or float32 file is widened, never narrowed)
+        b = np.asarray(b, dtype=np.result_type(b.dtype, np.float64))
+        kind = ", complex" if A.dtype.kind == "c" or b.dtype.kind == "c" else ""
+        return A, b, f"{Path(args.matrix).name}, n = {A.layout.n}{kind}"
     params, problem = {}, args.problem or DEFAULT_PROBLEM
     if problem.startswith("convdiff"):
         params = {"peclet": args.peclet, "scheme": args.scheme, "wind": args.wind}
@@ -158,14 +175,14 @@ def load_system(args, comm):
 
 
 def true_residual_norms(A, b, x, comm):
-    """``(‖b − A x‖, ‖b‖)`` of real row-distributed vectors, with one fused reduction (collective).
+    """``(‖b − A x‖, ‖b‖)`` of row-distributed vectors, with one fused reduction (collective).
 
     Parameters
     ----------
     A : DistCSR or Operator
         Anything with ``matvec(x_local)``.
     b, x : ndarray
-        This rank's rows.
+        This rank's rows, real or complex.
     comm : mpi4py.MPI.Comm
 
     Returns
@@ -183,7 +200,7 @@ def true_residual_norms(A, b, x, comm):
     (5.0, 5.0)
     """
     r = b - A.matvec(x)
-    rr, bb = fused_allreduce([r @ r, b @ b], comm)
+    rr, bb = fused_allreduce([np.vdot(r, r).real, np.vdot(b, b).real], comm)
     return float(np.sqrt(rr)), float(np.sqrt(bb))
 
 

@@ -2,8 +2,11 @@
 
     mpiexec -n 2 rsketch eigs --problem convdiff2d --n 100 --k 6 --which LR
     rsketch eigs matrix.mtx --k 4 --sigma 0.5 --history eigs.json
+    rsketch eigs complex.mtx --k 4 --sigma 1+0.25j      # complex matrix and shift
 
-Prints the eigenvalues with their true relative residuals ``‖A x − λ x‖ / |λ|`` on rank 0;
+Prints on rank 0 the eigenvalues with their true relative residuals ``‖A x − λ x‖ / |λ|``,
+their estimated condition numbers and error bounds (``κ · residual``: the accuracy of an
+ill-conditioned eigenvalue of a nonnormal matrix, with a warning when above ``--tol``);
 ``--history`` writes them (JSON, or CSV of the per-cycle sketched residuals) and ``--plot``
 the convergence of the sketched residuals per restart cycle (format from the suffix); both
 are checked before the solve and written together by rank 0.
@@ -29,6 +32,7 @@ from .common import (
     history_text,
     load_system,
     plot_writer,
+    scalar,
     write_outputs,
 )
 
@@ -38,7 +42,8 @@ def add_arguments(parser):
     eg = parser.add_argument_group("eigensolver")
     eg.add_argument("--k", type=int, default=6, help="number of eigenpairs (default 6)")
     eg.add_argument("--which", default="LM", choices=WHICH)
-    eg.add_argument("--sigma", type=float, default=None, help="shift for shift-and-invert")
+    eg.add_argument("--sigma", type=scalar, default=None,
+                    help="shift for shift-and-invert, real or complex (e.g. 0.5 or 1+0.25j)")
     eg.add_argument("--m", type=int, default=None, help="basis size per cycle (default max(2k+1, 20))")
     eg.add_argument("--tol", type=float, default=1e-8)
     eg.add_argument("--maxiter", type=int, default=300, help="restart cycles")
@@ -65,10 +70,14 @@ def run(args):
     elapsed, res = best_time(lambda: reigs(A, args.k, which=args.which, sigma=args.sigma, m=m, tol=args.tol,
                                            maxiter=args.maxiter, sketch=sketch, basis_dtype=dt, comm=comm),
                              comm)
-    print0(f"{'#':>3} {'eigenvalue':>34} {'‖Ax−λx‖/|λ|':>12}", comm=comm)
-    for i, (lam, r) in enumerate(zip(res.eigenvalues, res.residual_norms)):
+    print0(f"{'#':>3} {'eigenvalue':>34} {'‖Ax−λx‖/|λ|':>12} {'κ (est.)':>9} {'error bound':>11}",
+           comm=comm)
+    for i, (lam, r, c, e) in enumerate(zip(res.eigenvalues, res.residual_norms, res.condition,
+                                           res.error_bounds)):
         val = f"{lam.real: .12e}" + (f" {lam.imag:+.6e}i" if np.iscomplexobj(lam) and lam.imag else "")
-        print0(f"{i:>3} {val:>34} {r:>12.3e}", comm=comm)
+        print0(f"{i:>3} {val:>34} {r:>12.3e} {c:>9.1e} {e:>11.1e}", comm=comm)
+    for w in res.warnings:
+        print0(f"  warning: {w}", comm=comm)
     print0(f"{'converged' if res.converged else 'NOT converged'} ({res.reason}): "
            f"{res.iterations} products, {res.restarts} cycles, {res.reductions} reductions, "
            f"{elapsed:.3f} s; ‖I − (ΘV)ᵀ(ΘV)‖ ≤ {res.sketch_orthogonality:.1e}", comm=comm)
@@ -80,6 +89,8 @@ def run(args):
                                "eigenvalues": (res.eigenvalues.tolist() if res.eigenvalues.dtype.kind == "f"
                                                else [[v.real, v.imag] for v in res.eigenvalues]),
                                "residual_norms": res.residual_norms, "converged": res.converged,
+                               "condition": res.condition, "error_bounds": res.error_bounds,
+                               "warnings": res.warnings,
                                "iterations": res.iterations, "restarts": res.restarts,
                                "reductions": res.reductions, "time": elapsed,
                                "sketched_residual_history": [h for h in res.history]},

@@ -11,6 +11,8 @@ built-in problem (``--problem convdiff3d --n 128``), distributed over the ranks:
 norm); the final line reports the true residual ``‖b − A x‖`` computed in float64.
 ``--history`` and ``--plot`` (format from the suffix: .png, .pdf, .svg, ...) are checked
 before the solve and written together by rank 0.
+Complex Matrix Market files (matrix or ``--rhs``) are solved in complex arithmetic, and the
+true residual is that of the complex system.
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ def run(args):
             kw["sketch"] = build_sketch(args, args.restart + 1)
         monitor = None
         if args.monitor:
-            bn = np.sqrt(allreduce_sum(float(b @ b), comm))
+            bn = np.sqrt(allreduce_sum(np.vdot(b, b).real, comm))      # b may be complex
             print0(f"{label}:", comm=comm)
             print0(f"{0:3d} KSP Residual norm {bn:14.12e}", comm=comm)
             count = [0]

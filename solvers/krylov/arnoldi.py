@@ -23,12 +23,13 @@ import numpy as np
 
 from rsketch.arguments import check_int
 from rsketch.mpi import agreed
+from rsketch.orth.dense import ct
 from rsketch.orth.sketched_basis import SketchedBasis
 from rsketch.validation import check_work_dtype, replicated
 
-from .basis import combine_rows, subtract_combination
+from .basis import combine_rows, subtract_combination, subtract_combination_complex
 from .context import setup
-from .options import breakdown_tolerance
+from .options import basis_dtype_of, breakdown_tolerance
 from .sketching import bind_sketch
 
 __all__ = ["rarnoldi", "ArnoldiResult", "RGSArnoldi"]
@@ -45,7 +46,9 @@ class RGSArnoldi:
         Largest number of steps.
     bound : BoundSketch
     basis_dtype : numpy.dtype
-        float64, or float32 to halve the memory traffic of the basis.
+        float64, or float32 to halve the memory traffic of the basis; complex128 or
+        complex64 for a complex system (``ctx.dtype`` complex128), whose sketches, ``H``
+        and small problems are then complex128.
 
     Attributes
     ----------
@@ -71,16 +74,20 @@ class RGSArnoldi:
         self.ctx, self.m, self.bound = ctx, int(m), bound
         self.k = bound.k
         self.dtype = np.dtype(basis_dtype)
+        # the scalar type of everything but the stored basis: float64, or complex128 for
+        # a complex system (Θ is real, so real systems keep their real arithmetic)
+        sc = self.scalar = np.dtype(np.complex128 if self.dtype.kind == "c" else np.float64)
         n = ctx.layout.local_size
         self.Q = np.zeros((self.m + 1, n), dtype=self.dtype)
-        self.d = np.zeros(self.m + 1)
-        self.S = np.zeros((self.k, self.m + 1), order="F")
-        self.P = np.zeros((self.k, self.m), order="F")
-        self.H = np.zeros((self.m + 1, self.m))
-        self.sqr = SketchedBasis(self.k, self.m + 1)
-        self.buf = np.zeros(2 * self.k + 4)
+        self.d = np.zeros(self.m + 1)                    # real scales 1/‖Θq‖
+        self.S = np.zeros((self.k, self.m + 1), dtype=sc, order="F")
+        self.P = np.zeros((self.k, self.m), dtype=sc, order="F")
+        self.H = np.zeros((self.m + 1, self.m), dtype=sc)
+        self.sqr = SketchedBasis(self.k, self.m + 1, dtype=sc)
+        self.buf = np.zeros(2 * self.k + 4, dtype=sc)
+        self._subtract = subtract_combination if sc.kind == "f" else subtract_combination_complex
         # work vector allocated once: fresh large arrays every iteration cost page faults
-        self._x64 = np.zeros(n) if self.dtype != np.float64 else None
+        self._x64 = np.zeros(n, dtype=sc) if self.dtype != sc else None
         # A candidate whose sketched norm is below this fraction of its source's is taken as
         # zero: rounding of the basis arithmetic alone leaves ~eps·sqrt(j) of it.
         self.tiny = breakdown_tolerance(self.dtype)
@@ -121,7 +128,7 @@ class RGSArnoldi:
         q = self.Q[j]
         if self._x64 is not None:
             np.copyto(self._x64, q)
-        z = np.asarray(apply(q if self._x64 is None else self._x64), dtype=np.float64)
+        z = np.asarray(apply(q if self._x64 is None else self._x64), dtype=self.scalar)
         e = len(extras)
         buf = self.buf[:2 * k + e]
         out = buf[:2 * k].reshape(k, 2)
@@ -130,7 +137,7 @@ class RGSArnoldi:
         ctx.red.sum_inplace(buf)
         if not np.isfinite(buf).all():
             ctx.nonfinite("the Arnoldi iteration")
-        ext = buf[2 * k:].copy()
+        ext = buf[2 * k:].real.copy()
         sq, sz = out[:, 0], out[:, 1]
         nrm = float(np.linalg.norm(sq))
         ref = float(np.linalg.norm(self.P[:, j - 1])) if j > self.first else nrm
@@ -163,7 +170,7 @@ class RGSArnoldi:
         self.H[:j, j - 1] = r
         # one pass over the basis, summed in float64 whatever the basis precision, so a
         # float32 candidate is rounded once (error u32·‖q‖, not u32·‖A v_j‖)
-        subtract_combination(self.Q, j, r * self.d[:j], self.z, self.d[j - 1], self.Q[j])
+        self._subtract(self.Q, j, r * self.d[:j], self.z, self.d[j - 1], self.Q[j])
         self.z = None
         self.ctx.times["orthogonalization"] += time.perf_counter() - t0
 
@@ -198,7 +205,7 @@ class RGSArnoldi:
         ``A`` and no communication. Call :meth:`start` with ``keep=p`` next.
         """
         i, p = len(y), G.shape[1]
-        C = np.vstack([np.asarray(y, dtype=np.float64)[None, :], G.T]) * self.d[:i]
+        C = np.vstack([np.asarray(y, dtype=self.scalar)[None, :], G.T]) * self.d[:i]
         out = combine_rows(self.Q[:i], C)
         self.Q[:p] = out[1:]
         self.S[:, :p] = self.S[:, :i] @ G
@@ -216,7 +223,7 @@ class RGSArnoldi:
         return (self.Q[:self.j] * self.d[:self.j, None].astype(self.dtype)).T
 
     def sketch_orthogonality(self):
-        r""":math:`\|I - S^T S\|_2` for the current basis (local, replicated; no reduction).
+        r""":math:`\|I - S^H S\|_2` for the current basis (local, replicated; no reduction).
 
         After an augmented restart (:meth:`start` with ``keep = p``) the first Krylov vector
         (the restart residual) is not orthogonalized against the kept ones by design; those
@@ -225,7 +232,7 @@ class RGSArnoldi:
         if not self.j:
             return 0.0
         S = self.S[:, :self.j]
-        E = np.eye(self.j) - S.T @ S
+        E = np.eye(self.j) - ct(S) @ S
         f = self.first
         if f and f < self.j:
             E[:f, f] = E[f, :f] = 0.0
@@ -272,14 +279,16 @@ def rarnoldi(A, v0, m, sketch=None, basis_dtype=None, comm=None):
         SciPy sparse matrix or ndarray (one rank), :class:`solvers.DistCSR`, petsc4py
         ``Mat``, or an object with a collective ``matvec(x_local)``.
     v0 : ndarray, shape (n_local,)
-        This rank's rows of the starting vector (any nonzero scale).
+        This rank's rows of the starting vector (any nonzero scale). The process is complex
+        when ``A`` or ``v0`` is.
     m : int
         Number of steps (products with ``A``).
     sketch : rsketch.Sketch, optional
         Default :class:`rsketch.SparseSign` with ``k = 4(m + 1)`` rows and 4 nonzeros per
         column. Must have ``k >= m + 1``.
     basis_dtype : {None, numpy.float64, numpy.float32}, optional
-        Precision of the stored basis; sketches and small matrices stay float64.
+        Precision of the stored basis; sketches and small matrices stay float64
+        (complex128, with a complex64 basis for float32, when the process is complex).
     comm : mpi4py.MPI.Comm, optional
 
     Returns
@@ -319,6 +328,12 @@ def rarnoldi(A, v0, m, sketch=None, basis_dtype=None, comm=None):
     :math:`\mathrm{cond}(V) \le \sqrt{(1+\varepsilon)/(1-\varepsilon)}`: the basis is
     well conditioned though not orthonormal.
 
+    **Complex systems.** With complex ``A`` or ``v0`` the same steps run in complex
+    arithmetic: step 4 is :math:`r = T^{-1} U^H p` with the QR :math:`S_j = UT` (conjugate
+    transposes), ``H`` and ``S`` are complex, and :math:`(\Theta V)^H \Theta V = I`. The
+    sketch :math:`\Theta` stays real, so the sketch of a complex vector is that of its real
+    and imaginary parts (``2k`` complex numbers per reduction).
+
     Examples
     --------
     >>> import numpy as np, scipy.sparse as sp
@@ -335,7 +350,7 @@ def rarnoldi(A, v0, m, sketch=None, basis_dtype=None, comm=None):
         dt = check_work_dtype(basis_dtype, name="basis_dtype", real_only=True)
     ctx = setup(A, v0, None, None, comm, name="v0")
     bound = bind_sketch(sketch, m + 1, ctx.layout)
-    proc = RGSArnoldi(ctx, m, bound, dt)
+    proc = RGSArnoldi(ctx, m, bound, basis_dtype_of(dt, ctx.dtype))
     proc.start(ctx.b)
     for i in range(m):
         if i:

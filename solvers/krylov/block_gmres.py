@@ -13,6 +13,7 @@ import time
 import numpy as np
 from scipy.linalg import solve_triangular
 
+from rsketch.orth.dense import ct
 from rsketch.orth.sketched_basis import SketchedBasis
 
 from .basis import combine_rows
@@ -29,20 +30,22 @@ class _BlockRGS:
 
     Block ``j`` is stored unnormalized as rows ``Q[o_j : o_j + p_j]``; its normalized,
     sketch-orthonormal version is :math:`V_j = Q_j^T G_j` with ``G_j`` from the SVD of its
-    sketch :math:`\Theta Q_j^T = U \Sigma W^T` (:math:`G_j = W_r \Sigma_r^{-1}`, keeping the
+    sketch :math:`\Theta Q_j^T = U \Sigma W^H` (:math:`G_j = W_r \Sigma_r^{-1}`, keeping the
     ``r`` singular values above rounding level: directions that are numerically dependent
-    are deflated, e.g. equal right-hand sides or converged Krylov directions).
+    are deflated, e.g. equal right-hand sides or converged Krylov directions). Complex
+    basis dtypes (complex64/complex128) make a complex process, in complex128 arithmetic.
     """
 
     def __init__(self, ctx, m, p, bound, dtype, apply):
         self.ctx, self.m, self.p, self.bound, self.apply = ctx, m, p, bound, apply
         self.k = bound.k
         self.dtype = np.dtype(dtype)
+        sc = self.scalar = np.dtype(np.complex128 if self.dtype.kind == "c" else np.float64)
         n = ctx.layout.local_size
         self.Q = np.zeros(((m + 1) * p, n), dtype=self.dtype)
-        self.S = np.zeros((self.k, (m + 1) * p), order="F")
-        self.P = np.zeros((self.k, m * p), order="F")
-        self.sqr = SketchedBasis(self.k, (m + 1) * p)
+        self.S = np.zeros((self.k, (m + 1) * p), dtype=sc, order="F")
+        self.P = np.zeros((self.k, m * p), dtype=sc, order="F")
+        self.sqr = SketchedBasis(self.k, (m + 1) * p, dtype=sc)
         self.tiny = breakdown_tolerance(self.dtype)
 
     def start(self, R):
@@ -67,11 +70,11 @@ class _BlockRGS:
         t0, a0 = time.perf_counter(), ctx.apply_time()
         o, w = self.rows[-1]
         Qj = self.Q[o:o + w]
-        Z = np.empty((w, Qj.shape[1]))
+        Z = np.empty((w, Qj.shape[1]), dtype=self.scalar)
         for i in range(w):
-            Z[i] = self.apply(np.asarray(Qj[i], dtype=np.float64))
+            Z[i] = self.apply(np.asarray(Qj[i], dtype=self.scalar))
         e = len(extras)
-        buf = np.zeros(2 * k * w + e)
+        buf = np.zeros(2 * k * w + e, dtype=self.scalar)
         out = buf[:2 * k * w].reshape(k, 2 * w)
         self.bound.rows(Qj, out[:, :w])
         self.bound.rows(Z, out[:, w:])
@@ -93,8 +96,8 @@ class _BlockRGS:
             self.breakdown = True
             self.rows.pop()
             ctx.times["orthogonalization"] += time.perf_counter() - t0 - (ctx.apply_time() - a0)
-            return buf[2 * k * w:].copy()
-        Gj = Wt[:r].T / sig[:r]
+            return buf[2 * k * w:].real.copy()
+        Gj = ct(Wt[:r]) / sig[:r]
         self.G.append(Gj)
         self.S[:, self.cols:self.cols + r] = U[:, :r]
         self.sqr.add(U[:, :r])
@@ -103,7 +106,7 @@ class _BlockRGS:
         self.pcols += r
         self.Z = Z
         ctx.times["orthogonalization"] += time.perf_counter() - t0 - (ctx.apply_time() - a0)
-        return buf[2 * k * w:].copy()
+        return buf[2 * k * w:].real.copy()
 
     def last_block_cols(self):
         """Columns of ``P`` (and of the normalized basis) of the latest block."""
@@ -112,7 +115,8 @@ class _BlockRGS:
 
     def _row_coefficients(self, Y):
         """Coefficients on the stored rows of ``V Y`` (``Y`` over normalized columns)."""
-        C = np.zeros((self.rows[len(self.G) - 1][0] + self.rows[len(self.G) - 1][1], Y.shape[1]))
+        C = np.zeros((self.rows[len(self.G) - 1][0] + self.rows[len(self.G) - 1][1], Y.shape[1]),
+                     dtype=self.scalar)
         c = 0
         for (o, w), G in zip(self.rows, self.G):
             r = G.shape[1]
@@ -144,7 +148,7 @@ class _BlockRGS:
 
     def orthogonality(self):
         S = self.S[:, :self.cols]
-        return float(np.linalg.norm(np.eye(self.cols) - S.T @ S, 2)) if self.cols else 0.0
+        return float(np.linalg.norm(np.eye(self.cols) - ct(S) @ S, 2)) if self.cols else 0.0
 
 
 class BlockSketchedLeastSquares:
@@ -161,8 +165,9 @@ class BlockSketchedLeastSquares:
 
     def __init__(self, ctx, m, p, bound, dtype, apply):
         self.process = _BlockRGS(ctx, m, p, bound, dtype, apply)
-        self.pqr = SketchedBasis(bound.k, m * p)
-        self.C = np.zeros((m * p, p))      # coefficients of Θ R₀ on the columns of the QR
+        sc = self.process.scalar
+        self.pqr = SketchedBasis(bound.k, m * p, dtype=sc)
+        self.C = np.zeros((m * p, p), dtype=sc)  # coefficients of Θ R₀ on the columns of the QR
         self.m = m
         self.j = 0
 
@@ -196,7 +201,7 @@ class BlockSketchedLeastSquares:
         self.pqr.add(proc.P[:, lo:hi])
         Ub = self.pqr.U[:, lo:hi]
         C = self.C[lo:hi, :self.res.shape[1]]
-        C[...] = Ub.T @ self.res
+        C[...] = ct(Ub) @ self.res
         self.res -= Ub @ C
         self.nc = hi
         self.j += 1
@@ -223,7 +228,8 @@ def block_rgmres(A, B, X0=None, *, rtol=1e-8, atol=0.0, restart=20, maxiter=None
     A : operator
         As for :func:`solvers.rgmres`.
     B : ndarray, shape (n_local, p)
-        This rank's rows of the right-hand sides.
+        This rank's rows of the right-hand sides; the solve is complex (complex128 ``x``)
+        when ``A``, ``M``, ``B`` or ``X0`` is complex.
     X0 : ndarray, shape (n_local, p), optional
     rtol, atol : float
         Column ``i`` has converged when ``‖b_i − A x_i‖ ≤ max(rtol‖b_i‖, atol)`` (true
@@ -303,7 +309,7 @@ def block_rgmres(A, B, X0=None, *, rtol=1e-8, atol=0.0, restart=20, maxiter=None
     ctx = setup(A, B, X0, M, comm, columns=True, name="B")
     p = ctx.b.shape[1]
     m, maxiter, rtol, atol, side, dt = restart_options(restart, maxiter, rtol, atol, side,
-                                                     basis_dtype, ctx.layout.n)
+                                                     basis_dtype, ctx.layout.n, ctx.dtype)
     norm = check_norm(norm, side)
     m = min(m, max(ctx.layout.n // max(p, 1), 1))
     if sketch is None:

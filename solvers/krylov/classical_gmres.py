@@ -32,6 +32,20 @@ class ClassicalCycle:
     ``cgs`` 2 (projection, then norm), ``cgs2`` 2 (projection; reprojection with the norm
     fused, :math:`\|w\|^2 = \|w'\|^2 - \|h'\|^2` being safe after a first projection),
     ``mgs`` ``j + 1`` (one inner product at a time, then the norm).
+
+    Notes
+    -----
+    For a complex system the projections are :math:`h = V^H w` and the Givens rotation
+    that annihilates :math:`b` below :math:`a` is
+
+    .. math::
+
+        G = \begin{pmatrix} \bar c & \bar s \\ -s & c \end{pmatrix},\qquad
+        c = a/\rho,\quad s = b/\rho,\quad \rho = \sqrt{|a|^2 + |b|^2},
+
+    unitary, with :math:`G (a, b)^T = (\rho, 0)^T` (a real diagonal of ``R``). For real
+    data it is the usual real rotation, computed by the same code (``csc``/``snc`` are then
+    ``cs``/``sn`` themselves). The residual estimate is :math:`|g_{j+1}|`.
     """
 
     sketched = False
@@ -39,25 +53,41 @@ class ClassicalCycle:
     def __init__(self, ctx, m, ortho, basis_dtype, apply):
         self.ctx, self.m, self.ortho, self.apply = ctx, m, ortho, apply
         self.dtype = np.dtype(basis_dtype)
+        sc = self.scalar = np.dtype(np.complex128 if self.dtype.kind == "c" else np.float64)
+        self.complex = sc.kind == "c"
         self.V = np.zeros((m + 1, ctx.layout.local_size), dtype=self.dtype)
-        self.R = np.zeros((m + 1, m))        # H, rotated in place to upper triangular
-        self.g = np.zeros(m + 1)
-        self.cs = np.zeros(m)
-        self.sn = np.zeros(m)
+        self.R = np.zeros((m + 1, m), dtype=sc)      # H, rotated in place to upper triangular
+        self.g = np.zeros(m + 1, dtype=sc)
+        self.cs = np.zeros(m, dtype=sc)
+        self.sn = np.zeros(m, dtype=sc)
+        # the rotations apply conj(c), conj(s) in their first row (see Notes); for a real
+        # system these are the same arrays, so the real iteration is unchanged
+        self.csc, self.snc = (np.zeros(m, dtype=sc), np.zeros(m, dtype=sc)) if self.complex \
+            else (self.cs, self.sn)
         self.j = 0
         self.breakdown = False
         self.tiny = breakdown_tolerance(self.dtype)
 
     def _dots(self, j, w):
-        """``V[:j] @ w`` locally, in the basis precision."""
+        """``V[:j]^H w`` locally, in the basis precision."""
+        if self.complex:        # conj(V conj(w)): no conjugated copy of the basis
+            return np.conj(self.V[:j] @ np.conj(w).astype(self.dtype, copy=False)).astype(self.scalar)
         return np.asarray(self.V[:j] @ w.astype(self.dtype, copy=False), dtype=np.float64)
 
+    def _dot(self, v, w):
+        """This rank's part of ``v^H w`` (real ``v·w`` for a real system)."""
+        return np.vdot(v, w) if self.complex else float(v @ w)
+
+    def _sqnorm(self, w):
+        """This rank's part of ``‖w‖²`` (a float)."""
+        return np.vdot(w, w).real if self.complex else float(w @ w)
+
     def _axpy(self, j, h, w):
-        w -= np.asarray(h.astype(self.dtype) @ self.V[:j], dtype=np.float64)
+        w -= np.asarray(h.astype(self.dtype) @ self.V[:j], dtype=self.scalar)
 
     def begin(self, V, extras):
         v = one_column(V)
-        buf = np.array([float(v @ v), *extras])
+        buf = np.array([self._sqnorm(v), *extras])
         self.ctx.red.sum_inplace(buf)
         if not np.isfinite(buf).all():
             self.ctx.nonfinite("the restart")
@@ -76,32 +106,32 @@ class ClassicalCycle:
         if self.breakdown:
             return None
         t0, a0 = time.perf_counter(), ctx.apply_time()
-        w = np.array(self.apply(self.V[j].astype(np.float64)), dtype=np.float64)
+        w = np.array(self.apply(self.V[j].astype(self.scalar)), dtype=self.scalar)
         i = j + 1
-        h = np.zeros(i + 1)
+        h = np.zeros(i + 1, dtype=self.scalar)
         if self.ortho == "mgs":
             for l in range(i):
-                hl = ctx.red.sum_inplace(np.array([float(self.V[l] @ w)]))[0]
+                hl = ctx.red.sum_inplace(np.array([self._dot(self.V[l], w)]))[0]
                 w -= hl * self.V[l]
                 h[l] = hl
-            nn = ctx.red.sum_inplace(np.array([float(w @ w)]))
+            nn = ctx.red.sum_inplace(np.array([self._sqnorm(w)]))
             wn2 = nn[0]
         else:
             hp = ctx.red.sum_inplace(self._dots(i, w))
             self._axpy(i, hp, w)
             h[:i] = hp
             if self.ortho == "cgs":
-                wn2 = ctx.red.sum_inplace(np.array([float(w @ w)]))[0]
+                wn2 = ctx.red.sum_inplace(np.array([self._sqnorm(w)]))[0]
             else:   # cgs2: reproject and take the norm in the same reduction
-                buf = np.append(self._dots(i, w), float(w @ w))
+                buf = np.append(self._dots(i, w), self._sqnorm(w))
                 ctx.red.sum_inplace(buf)
                 h2 = buf[:i]
                 self._axpy(i, h2, w)
                 h[:i] += h2
-                wn2 = buf[i] - float(h2 @ h2)
+                wn2 = (buf[i] - self._sqnorm(h2)).real
         if not (np.isfinite(h).all() and np.isfinite(wn2)):
             ctx.nonfinite("the Arnoldi iteration")
-        hn = float(np.sqrt(max(wn2, 0.0)))
+        hn = float(np.sqrt(max(wn2.real, 0.0)))
         h[i] = hn
         if hn <= self.tiny * float(np.linalg.norm(h[:i])):
             self.breakdown = True          # happy breakdown: the estimate below is exact
@@ -110,15 +140,17 @@ class ClassicalCycle:
             self.V[i] = w / hn
         # Givens rotations: previous ones on the new column, then a new one
         for l in range(j):
-            t = self.cs[l] * h[l] + self.sn[l] * h[l + 1]
+            t = self.csc[l] * h[l] + self.snc[l] * h[l + 1]
             h[l + 1] = -self.sn[l] * h[l] + self.cs[l] * h[l + 1]
             h[l] = t
-        rho = float(np.hypot(h[j], h[j + 1]))
+        rho = float(np.hypot(abs(h[j]), abs(h[j + 1])))
         self.cs[j], self.sn[j] = (h[j] / rho, h[j + 1] / rho) if rho > 0 else (1.0, 0.0)
+        if self.complex:
+            self.csc[j], self.snc[j] = np.conj(self.cs[j]), np.conj(self.sn[j])
         h[j], h[j + 1] = rho, 0.0
         self.R[:i + 1, j] = h
         self.g[j + 1] = -self.sn[j] * self.g[j]
-        self.g[j] = self.cs[j] * self.g[j]
+        self.g[j] = self.csc[j] * self.g[j]
         self.j = i
         ctx.times["orthogonalization"] += time.perf_counter() - t0 - (ctx.apply_time() - a0)
         return np.array([abs(self.g[i])])
@@ -136,7 +168,9 @@ def gmres(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=Non
     r"""Classical restarted GMRES with CGS, CGS2 or MGS: the baseline for :func:`rgmres`.
 
     Same arguments (``norm`` included), stopping test, result and counters as
-    :func:`rgmres` (no ``sketch``), plus ``ortho``.
+    :func:`rgmres` (no ``sketch``), plus ``ortho``. Complex systems are solved in complex
+    arithmetic (conjugated inner products, complex Givens rotations: see
+    :class:`ClassicalCycle`).
 
     Parameters
     ----------
@@ -172,7 +206,7 @@ def gmres(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=Non
         check_choice(ortho, "ortho", ORTHO)
     ctx = setup(A, b, x0, M, comm)
     m, maxiter, rtol, atol, side, dt = restart_options(restart, maxiter, rtol, atol, side,
-                                                     basis_dtype, ctx.layout.n)
+                                                     basis_dtype, ctx.layout.n, ctx.dtype)
     norm = check_norm(norm, side)
     cycle = ClassicalCycle(ctx, m, ortho, dt, ctx.operator(side))
     return restarted_solve(ctx, cycle, rtol=rtol, atol=atol, maxiter=maxiter, side=side,

@@ -29,7 +29,11 @@ class Context:
     op, M : Operator or None
         ``A`` and the preconditioner (applying ``M⁻¹``), wrapped by ``as_operator``.
     b, x : ndarray
-        Local right-hand side and current iterate, float64 (``x`` is a copy of ``x0``).
+        Local right-hand side and current iterate in ``dtype`` (``x`` is a copy of ``x0``).
+    dtype : numpy.dtype
+        The scalar type of the system: float64, or complex128 when ``A``, ``M``, ``b`` or
+        ``x0`` is complex (on every rank: the dtypes of ``b``/``x0`` are agreed by their
+        validation, those of the operators are global properties).
     layout : rsketch.Layout
     comm : mpi4py.MPI.Comm
     red : rsketch.mpi.Reductions
@@ -42,6 +46,7 @@ class Context:
     def __init__(self, comm, op, M, b, x, layout, x_given):
         self.comm, self.op, self.M = comm, op, M
         self.b, self.x, self.layout = b, x, layout
+        self.dtype = b.dtype
         self.x_zero = not x_given
         self.red = Reductions(comm)
         self.last = {}     # latest output of A and of M, to name the culprit of a NaN
@@ -144,17 +149,20 @@ class Context:
         return t
 
 
-def setup(A, b, x0, M, comm, *, columns=False, name="b"):
+def setup(A, b, x0, M, comm, *, columns=False, name="b", dtype=np.float64):
     """Validate ``b`` and ``x0`` collectively and wrap ``A`` and ``M`` (shared by all solvers).
 
     Raises the same ``ValueError``/``TypeError`` on every rank when any rank's ``b`` or
-    ``x0`` is malformed (NaN/Inf, complex, local sizes that differ from the operator's
-    rows). Costs one ``Allgather`` for ``b`` and one for ``x0`` (counted).
+    ``x0`` is malformed (NaN/Inf, local sizes that differ from the operator's rows). Costs
+    one ``Allgather`` for ``b`` and one for ``x0`` (counted).
+
+    The system is complex (``ctx.dtype`` complex128, ``b`` and ``x`` converted to it) when
+    ``A``, ``M``, ``b`` or ``x0`` is complex, or ``dtype`` is; otherwise float64. A real
+    operator with a complex ``b`` is solved in complex arithmetic (the Krylov space of ``A``
+    from a complex vector).
     """
     comm = get_comm(comm)
     tb = check_tall(b, comm, name, finite=True)
-    if tb.out_dtype != np.float64:
-        raise agreed(TypeError(f"{name} is complex; the Krylov solvers handle real systems"))
     if tb.vector == columns:
         raise agreed(ValueError(
             "B must be 2-D (n_local, p) for several right-hand sides" if columns else
@@ -165,21 +173,23 @@ def setup(A, b, x0, M, comm, *, columns=False, name="b"):
         raise agreed(ValueError(
             f"{name} has local sizes {layout.counts.tolist()}, but A's rows are split as "
             f"{op.layout.counts.tolist()} (the local sizes must match the operator's)"))
-    bb = np.array(tb.X if columns else tb.X[:, 0], dtype=np.float64)
     reductions = 1
-    if x0 is None:
-        x = np.zeros_like(bb)
-    else:
+    tx = None
+    if x0 is not None:
         tx = check_tall(x0, comm, "x0", finite=True)
         reductions += 1
-        if tx.out_dtype != np.float64:
-            raise agreed(TypeError("x0 is complex; the Krylov solvers handle real systems"))
         if not np.array_equal(tx.layout.counts, layout.counts) or tx.X.shape[1] != tb.X.shape[1]:
             raise agreed(ValueError(
                 f"x0 has local sizes {tx.layout.counts.tolist()} x {tx.X.shape[1]}, but b has "
                 f"{layout.counts.tolist()} x {tb.X.shape[1]}"))
-        x = np.array(tx.X if columns else tx.X[:, 0], dtype=np.float64)
     Mop = as_preconditioner(M, comm, layout)
+    # complex if anything is: every rank decides alike (see the attribute dtype)
+    scalar = np.result_type(dtype, tb.out_dtype, np.float64, op.dtype,
+                            *(() if tx is None else (tx.out_dtype,)),
+                            *(() if Mop is None else (Mop.dtype,)))
+    scalar = np.dtype(np.complex128 if scalar.kind == "c" else np.float64)
+    bb = np.array(tb.X if columns else tb.X[:, 0], dtype=scalar)
+    x = np.zeros_like(bb) if tx is None else np.array(tx.X if columns else tx.X[:, 0], dtype=scalar)
     ctx = Context(comm, op, Mop, bb, x, layout, x0 is not None)
     ctx.red.add(reductions)
     return ctx

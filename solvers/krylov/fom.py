@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from rsketch.orth.dense import ct
+
 from .cycle import RGSCycle
 from .restart import solve_with_cycle
 
@@ -18,7 +20,7 @@ __all__ = ["rfom"]
 
 
 class _SketchedGalerkin(RGSCycle):
-    r"""FOM cycle: :math:`U^T P_j\, y = U^T \Theta r_0` with :math:`\Theta V_j = U T`.
+    r"""FOM cycle: :math:`U^H P_j\, y = U^H \Theta r_0` with :math:`\Theta V_j = U T`.
 
     Since :math:`T` is invertible, this is the sketched Galerkin condition
     :math:`S_j^T(\Theta r_0 - P_j y) = 0`. ``G = Uᵀ P`` grows by a row and a column per
@@ -27,19 +29,21 @@ class _SketchedGalerkin(RGSCycle):
 
     def __init__(self, ctx, m, bound, basis_dtype, apply):
         super().__init__(ctx, m, bound, basis_dtype, apply)
-        self.G = np.zeros((m, m))
-        self.g = np.zeros(m)
-        self.y = np.zeros(0)
+        sc = self.arnoldi.scalar
+        self.G = np.zeros((m, m), dtype=sc)
+        self.g = np.zeros(m, dtype=sc)
+        self.y = np.zeros(0, dtype=sc)
 
     def _begin(self):
-        self.y = np.zeros(0)
+        self.y = np.zeros(0, dtype=self.arnoldi.scalar)
 
     def _add_column(self, i):
         a = self.arnoldi
         U, P = a.sqr.U, a.P
-        self.G[:i + 1, i] = U[:, :i + 1].T @ P[:, i]
-        self.G[i, :i] = U[:, i] @ P[:, :i]
-        self.g[i] = U[:, i] @ a.theta_start
+        ui = U[:, i].conj() if a.scalar.kind == "c" else U[:, i]
+        self.G[:i + 1, i] = ct(U[:, :i + 1]) @ P[:, i]
+        self.G[i, :i] = ui @ P[:, :i]
+        self.g[i] = ui @ a.theta_start
         G = self.G[:i + 1, :i + 1]
         try:
             y = np.linalg.solve(G, self.g[:i + 1])
@@ -61,7 +65,8 @@ def rfom(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=None
          side="right", sketch=None, basis_dtype=None, callback=None, comm=None):
     r"""Randomized FOM (sketched Galerkin projection), restarted.
 
-    Same arguments, stopping test and result as :func:`solvers.rgmres`.
+    Same arguments, stopping test and result as :func:`solvers.rgmres` (complex systems
+    included: the Galerkin condition then uses :math:`S_j^H`).
 
     Returns
     -------

@@ -12,7 +12,7 @@ from rsketch.arguments import check_choice, check_int, check_number
 from rsketch.mpi import agreed
 from rsketch.validation import check_work_dtype, replicated
 
-__all__ = ["DEFAULT_MAXITER", "STABILITY_WARNING", "restart_options", "check_norm", "stall_floor",
+__all__ = ["DEFAULT_MAXITER", "STABILITY_WARNING", "restart_options", "basis_dtype_of", "check_norm", "stall_floor",
            "breakdown_tolerance", "check_deflation", "SIDES", "NORMS"]
 
 # The sketched orthogonality above which a cycle is reported as having lost stability.
@@ -24,21 +24,33 @@ SIDES = ("right", "left")
 NORMS = ("true", "preconditioned")
 
 
-def restart_options(restart, maxiter, rtol, atol, side, basis_dtype, n):
+def restart_options(restart, maxiter, rtol, atol, side, basis_dtype, n, scalar=np.float64):
     """Checked ``(m, maxiter, rtol, atol, side, basis dtype)`` of a restarted solver.
 
     The restart length is clipped to ``n`` (a Krylov space has at most ``n`` dimensions);
-    ``maxiter=None`` is :data:`DEFAULT_MAXITER`. Errors are agreed (the arguments are the
-    same on every rank).
+    ``maxiter=None`` is :data:`DEFAULT_MAXITER`; the basis dtype is that of
+    :func:`basis_dtype` for the system's ``scalar`` type. Errors are agreed (the arguments
+    are the same on every rank).
     """
     with replicated():
         restart = check_int(restart, "restart", minimum=1)
         maxiter = check_int(maxiter, "maxiter", minimum=1, allow_none=True)
         rtol, atol = check_number(rtol, "rtol", minimum=0), check_number(atol, "atol", minimum=0)
         side = check_choice(side, "side", SIDES)
-        dt = check_work_dtype(basis_dtype, name="basis_dtype", real_only=True)
+        dt = basis_dtype_of(basis_dtype, scalar)
     return (min(restart, max(n, 1)), DEFAULT_MAXITER if maxiter is None else maxiter,
             rtol, atol, side, dt)
+
+
+def basis_dtype_of(basis_dtype, scalar=np.float64):
+    """Storage dtype of a Krylov basis: the precision asked for, in the system's scalar kind.
+
+    ``basis_dtype`` is ``None`` (double), float32 or float64 (a precision); for a complex
+    system (``scalar`` complex128) float64 gives complex128 and float32 complex64, the
+    same storage per real number. Sketches and small problems stay in double precision.
+    """
+    with replicated():
+        return check_work_dtype(basis_dtype, np.dtype(scalar), name="basis_dtype", real_only=True)
 
 
 def check_norm(norm, side):
@@ -51,8 +63,12 @@ def check_norm(norm, side):
 
 
 def stall_floor(dtype):
-    """Level below which a cycle with a basis in ``dtype`` may stall (see :mod:`.restart`)."""
-    return 0.0 if dtype == np.float64 else 1e3 * float(np.finfo(dtype).eps)
+    """Level below which a cycle with a basis in ``dtype`` may stall (see :mod:`.restart`).
+
+    0 (no stall test) for a double-precision basis, real or complex.
+    """
+    eps = np.finfo(dtype)
+    return 0.0 if eps.dtype == np.float64 else 1e3 * float(eps.eps)
 
 
 def breakdown_tolerance(dtype):

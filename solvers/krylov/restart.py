@@ -306,7 +306,10 @@ class _Restarts:
 
 
 def _sqnorms(T):
-    """This rank's squared norms of the columns of ``T``: one dot product each."""
+    """This rank's squared norms of the columns of ``T``: one dot product each (real also
+    for complex ``T``)."""
+    if T.dtype.kind == "c":
+        return np.array([np.vdot(T[:, i], T[:, i]).real for i in range(T.shape[1])])
     return np.array([T[:, i] @ T[:, i] for i in range(T.shape[1])])
 
 
@@ -315,7 +318,7 @@ def solve_with_cycle(cycle_class, method, A, b, x0, rtol, atol, restart, maxiter
     """Validate, bind the sketch and run the restart loop with an :class:`RGSCycle` subclass."""
     ctx = setup(A, b, x0, M, comm)
     m, maxiter, rtol, atol, side, dt = restart_options(restart, maxiter, rtol, atol, side,
-                                                     basis_dtype, ctx.layout.n)
+                                                     basis_dtype, ctx.layout.n, ctx.dtype)
     norm = check_norm(norm, side)
     bound = bind_sketch(sketch, m + 1, ctx.layout)
     if "deflate" in cycle_options:        # rgmres: resolved against the clipped restart length

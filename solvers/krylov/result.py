@@ -16,7 +16,8 @@ class KrylovResult:
     Attributes
     ----------
     x : ndarray
-        This rank's rows of the solution (``(n_local, p)`` for several right-hand sides).
+        This rank's rows of the solution (``(n_local, p)`` for several right-hand sides):
+        float64, or complex128 for a complex system.
     converged : bool
         ``‖b − A x‖ ≤ max(rtol‖b‖, atol)`` holds for the *true* residual (every column).
     iterations : int
@@ -31,7 +32,8 @@ class KrylovResult:
     reason : str
         ``"converged"``, ``"zero rhs"``, ``"maxiter"``, ``"breakdown"`` or ``"stagnation"``.
     residual_norm : float or ndarray
-        Final true residual norm ``‖b − A x‖`` (float64), per column for several.
+        Final true residual norm ``‖b − A x‖`` (float64, also for a complex system), per
+        column for several.
     true_residual_norms : list of (int, float)
         ``(iteration, ‖b − A x‖)`` at every restart where the true residual was computed.
     timings : dict

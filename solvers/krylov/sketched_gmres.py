@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import eig, solve_triangular
 
+from rsketch.orth.dense import ct
 from rsketch.orth.sketched_basis import SketchedBasis
 
 from .cycle import RGSCycle
@@ -37,8 +38,10 @@ class SketchedLeastSquares(RGSCycle):
 
     def __init__(self, ctx, m, bound, basis_dtype, apply, deflate=0):
         super().__init__(ctx, m, bound, basis_dtype, apply)
-        self.pqr = SketchedBasis(bound.k, m)
-        self.c = np.zeros(m)
+        sc = self.arnoldi.scalar
+        self.complex = sc.kind == "c"
+        self.pqr = SketchedBasis(bound.k, m, dtype=sc)
+        self.c = np.zeros(m, dtype=sc)
         self.deflate = int(deflate)
 
     def _begin(self):
@@ -50,14 +53,14 @@ class SketchedLeastSquares(RGSCycle):
             # the kept columns Θ A U enter the least squares first (no iteration: A U is known)
             self.pqr.add(a.P[:, :p])
             U = self.pqr.U[:, :p]
-            self.c[:p] = U.T @ self.res
+            self.c[:p] = ct(U) @ self.res
             self.res -= U @ self.c[:p]
 
     def _add_column(self, i):
         p = self.arnoldi.P[:, i]
         self.pqr.add(p)
         u = self.pqr.U[:, i]
-        self.c[i] = u @ self.res
+        self.c[i] = (u.conj() if self.complex else u) @ self.res
         self.res -= self.c[i] * u
         return float(np.linalg.norm(self.res))
 
@@ -83,12 +86,13 @@ class SketchedLeastSquares(RGSCycle):
         -----
         Sketched harmonic Ritz pairs of :math:`A` (with the preconditioner) in
         :math:`\mathcal V = \operatorname{range}(V_j)`: :math:`A V g - \theta V g \perp_\Theta
-        A\mathcal V`, i.e. :math:`P^T (P g - \theta S g) = 0` with :math:`S = \Theta V_j`,
+        A\mathcal V`, i.e. :math:`P^H (P g - \theta S g) = 0` with :math:`S = \Theta V_j`,
         :math:`P = \Theta A V_j = U_P T`, which is the pencil :math:`T g = \theta\,
-        U_P^T S\, g` (all ``j × j``, replicated). The ``p`` values of smallest
+        U_P^H S\, g` (all ``j × j``, replicated). The ``p`` values of smallest
         :math:`|\theta|` approximate the eigenvalues that slow restarted GMRES down; their
-        vectors (real and imaginary parts; a conjugate pair is kept whole) are made
-        :math:`\Theta`-orthonormal, :math:`(SG)^T SG = I`. Each residual
+        vectors (for a real system real and imaginary parts, a conjugate pair kept whole;
+        for a complex one the complex vectors) are made :math:`\Theta`-orthonormal,
+        :math:`(SG)^H SG = I`. Each residual
         :math:`A V g - \theta V g` is, in exact arithmetic, parallel to the GMRES residual,
         so span{U, r, A r, …} is the space of GMRES-DR and :math:`A U` needs no product.
         """
@@ -96,7 +100,7 @@ class SketchedLeastSquares(RGSCycle):
         if a.breakdown or j <= p + 1 or self.pqr.min_diag <= 1e-12 * abs(self.pqr.T[0, 0]):
             return None
         T = self.pqr.T[:j, :j]
-        B = self.pqr.U[:, :j].T @ a.S[:, :j]
+        B = ct(self.pqr.U[:, :j]) @ a.S[:, :j]
         theta, Y = eig(T, B, check_finite=False)
         mag = np.where(np.isfinite(theta), np.abs(theta), np.inf)
         order = np.argsort(mag, kind="stable")
@@ -105,7 +109,10 @@ class SketchedLeastSquares(RGSCycle):
             if taken >= p or not np.isfinite(mag[i]):
                 break
             g = Y[:, i]
-            if abs(theta[i].imag) > 1e-14 * max(mag[i], 1e-300):
+            if self.complex:               # complex system: the vectors themselves
+                cols.append(g)
+                taken += 1
+            elif abs(theta[i].imag) > 1e-14 * max(mag[i], 1e-300):
                 if theta[i].imag < 0:        # the conjugate of one already taken (or to come)
                     continue
                 cols += [g.real, g.imag]
@@ -133,9 +140,11 @@ def rgmres(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=No
     ----------
     A : operator
         SciPy sparse matrix or ndarray (one rank), :class:`solvers.DistCSR`, petsc4py
-        ``Mat``, or an object with a collective ``matvec(x_local)``.
+        ``Mat``, or an object with a collective ``matvec(x_local)`` (and a ``dtype``
+        attribute if it is complex). Real or complex.
     b : ndarray, shape (n_local,)
-        This rank's rows of the right-hand side.
+        This rank's rows of the right-hand side, real or complex. The system is solved in
+        complex arithmetic (``x`` complex128) when ``A``, ``M``, ``b`` or ``x0`` is complex.
     x0 : ndarray, shape (n_local,), optional
         Initial guess (default zero).
     rtol, atol : float
@@ -157,7 +166,8 @@ def rgmres(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=No
     basis_dtype : {None, numpy.float64, numpy.float32}
         Precision of the stored Krylov basis. With float32 the basis traffic halves;
         sketches, small problems, ``x`` and the restart residuals stay float64, so the
-        final accuracy is float64's (restarts act as iterative refinement).
+        final accuracy is float64's (restarts act as iterative refinement). For a complex
+        system float32 stores a complex64 basis (complex128 everything else).
     callback : callable, optional
         ``callback(rk)`` after every iteration, on every rank, with the estimated residual
         norm (absolute).
@@ -181,7 +191,7 @@ def rgmres(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=No
     Raises
     ------
     ValueError, TypeError
-        On every rank: NaN/Inf or complex values in ``b``/``x0``, local sizes different from
+        On every rank: NaN/Inf values in ``b``/``x0``, local sizes different from
         the operator's rows, bad options, a sketch with ``k < restart + 1``, or NaN/Inf
         returned by ``A`` or ``M`` (the message names which). Non-convergence is not an
         error: ``converged`` is False and ``reason`` says why.
@@ -203,6 +213,13 @@ def rgmres(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=No
 
     Stability is monitored with :math:`\|I - (\Theta V)^T \Theta V\|_2` per cycle
     (``sketch_orthogonality``; a warning above 1e-2).
+
+    Complex systems run the same iteration in complex arithmetic: the sketch is real,
+    :math:`\Theta v = \Theta\,\mathrm{Re}\,v + i\,\Theta\,\mathrm{Im}\,v`, and every
+    transpose of the small problems is a conjugate transpose (:math:`y_j = T^{-1} U^H
+    \Theta r_0` from :math:`\Theta A M^{-1} V_j = U T`; the harmonic Ritz pencil
+    :math:`T g = \theta\, U^H S g` keeps complex vectors). Per iteration the reduction
+    carries ``2k`` complex numbers.
 
     Deflated restarts (default for ``restart >= 20``): each restart keeps
     :math:`p = \mathrm{round}(m/5)` (``deflate``)

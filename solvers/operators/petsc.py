@@ -67,7 +67,8 @@ def array_to_vec(x_local, comm=None, layout=None):
     ----------
     x_local : ndarray, shape (n_local,)
         Shared without a copy if it is contiguous, writable and of dtype
-        ``PETSc.ScalarType``; converted (copied) otherwise.
+        ``PETSc.ScalarType``; converted (copied) otherwise. Complex values need a PETSc
+        built with complex scalars (``--with-scalar-type=complex``).
     comm : mpi4py.MPI.Comm, optional
     layout : rsketch.Layout, optional
         Gives the global size without the ``Allreduce`` PETSc would otherwise do.
@@ -76,6 +77,11 @@ def array_to_vec(x_local, comm=None, layout=None):
     -------
     petsc4py.PETSc.Vec
         Keep ``x_local`` alive as long as the Vec is used.
+
+    Raises
+    ------
+    TypeError
+        For complex ``x_local`` and a real PETSc build (never a silent cast to real).
 
     Examples
     --------
@@ -88,6 +94,11 @@ def array_to_vec(x_local, comm=None, layout=None):
     """
     PETSc = import_petsc()
     comm = get_comm(comm)
+    if np.iscomplexobj(x_local) and np.dtype(PETSc.ScalarType).kind != "c":
+        raise agreed(TypeError(
+            f"x_local is {np.asarray(x_local).dtype} but this PETSc build is real "
+            f"({np.dtype(PETSc.ScalarType)}); use a PETSc configured --with-scalar-type=complex, "
+            "or pass the real and imaginary parts as two Vecs"))
     x = np.require(x_local, dtype=PETSc.ScalarType, requirements=("C", "W"))
     if x.ndim != 1:
         raise agreed(ValueError(f"x_local must be 1-D for a Vec, got shape {x.shape}"))

@@ -296,8 +296,7 @@ def test_bad_inputs_raise_clear_errors():
         rgmres(A, b, basis_dtype=np.int32, comm=SELF)
     with pytest.raises(ValueError, match="sketch size"):
         rgmres(A, b, restart=20, sketch=rs.Gaussian(10), comm=SELF)
-    with pytest.raises(TypeError, match="complex"):
-        rgmres(A, b + 1j, comm=SELF)
+    assert rgmres(A, b + 1j, comm=SELF).x.dtype == np.complex128   # a complex system (test_complex.py)
     Anan = A.copy()
     Anan.data[5] = np.nan
     with pytest.raises(ValueError, match="A returned NaN"):

@@ -110,6 +110,27 @@ def test_complex_matrix_on_a_real_petsc_is_refused():
         distcsr_to_mat(A)
 
 
+def test_complex_vector_on_a_real_petsc_is_refused():
+    """array_to_vec never casts complex values to a real PETSc's scalars silently."""
+    if np.dtype(PETSc.ScalarType).kind == "c":
+        pytest.skip("this PETSc build is complex")      # the CI wheel is real
+    with pytest.raises(TypeError, match="x_local is complex128 but this PETSc build is real"):
+        array_to_vec(np.ones(3) * (1 + 2j), SELF)
+
+
+def test_real_petsc_mat_solves_a_complex_right_hand_side(problem, rng):
+    """A real Mat with a complex b is a complex system: each product is two real MatMults."""
+    from solvers import gmres, rgmres
+
+    mat = distcsr_to_mat(problem.A)
+    b = rng.standard_normal(216) + 1j * rng.standard_normal(216)
+    ref = spla.spsolve(problem.A.to_scipy().tocsc(), b)
+    for solver in (rgmres, gmres):
+        res = solver(mat, b, rtol=1e-10, restart=60, comm=SELF)
+        assert res.converged and res.x.dtype == np.complex128
+        np.testing.assert_allclose(res.x, ref, atol=1e-8 * np.abs(ref).max())
+
+
 def test_wrong_local_size_is_a_clear_error(problem):
     op = operator_from_mat(distcsr_to_mat(problem.A))
     with pytest.raises(ValueError, match="this rank owns 216 rows of the Mat"):
