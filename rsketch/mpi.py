@@ -54,6 +54,8 @@ __all__ = [
     "alltoall_counts",
     "alltoallv_int64",
     "raise_collectively",
+    "describe_exception",
+    "rebuild_exception",
     "agreed",
     "collective_errors",
     "print0",
@@ -663,9 +665,22 @@ def raise_collectively(error, comm=None):
     error : BaseException or None
         This rank's error.
     comm : mpi4py.MPI.Comm, optional
+
+    Notes
+    -----
+    The failing rank raises its own exception object. The others receive plain data only
+    (the module and name of each class of its MRO, and its message), never a pickle: an
+    exception whose class is defined in a function, or whose constructor takes other
+    arguments than a message (``UnicodeDecodeError``), cannot be pickled or rebuilt, and
+    a failed pickle on the failing rank used to leave the others waiting in the broadcast.
+    They raise :func:`rebuild_exception` of it: the same class when it is importable and
+    built from a message, else its nearest such base class (``RuntimeError`` for a direct
+    subclass of ``Exception``), with the original class named in the message.
     """
     comm = get_comm(comm)
     size = comm.Get_size()
+    if error is not None and not isinstance(error, BaseException):
+        error = RuntimeError(str(error))
     if size == 1:
         if error is not None:
             agreed(error)
@@ -676,16 +691,93 @@ def raise_collectively(error, comm=None):
     root = int(first[0])
     if root == size:
         return
-    payload = (type(error), str(error)) if comm.Get_rank() == root else None
-    exc_type, message = comm.bcast(payload, root=root)
+    payload = describe_exception(error) if comm.Get_rank() == root else None
+    classes, message = comm.bcast(payload, root=root)      # strings only: always picklable
     if comm.Get_rank() == root:
         agreed(error)
         raise error
-    if not (isinstance(exc_type, type) and issubclass(exc_type, Exception)):
-        exc_type = RuntimeError
-    exc = exc_type(f"{message} (raised on rank {root})")
+    if f"rank {root}" not in message:
+        message = f"{message} (raised on rank {root})"
+    exc = rebuild_exception(classes, message)
     agreed(exc)
     raise exc
+
+
+# Longest message sent to the other ranks (a repr of a huge array must not flood the job).
+_MESSAGE_LIMIT = 20000
+
+
+def describe_exception(error):
+    """``(classes, message)``: an exception as plain data (strings), to send to other ranks.
+
+    ``classes`` lists ``(module, qualified name)`` of each class of its MRO that derives
+    from ``Exception``, most derived first; ``message`` is ``str(error)`` (a placeholder if
+    that fails), shortened to 20000 characters.
+
+    Examples
+    --------
+    >>> describe_exception(KeyError("k"))
+    ([('builtins', 'KeyError'), ('builtins', 'LookupError'), ('builtins', 'Exception')], "'k'")
+    """
+    classes = [(c.__module__, c.__qualname__) for c in type(error).__mro__
+               if isinstance(c, type) and issubclass(c, Exception)]
+    try:
+        message = str(error)
+    except Exception:  # noqa: BLE001 - a broken __str__ must not stop the agreement
+        message = f"<{type(error).__name__} whose message cannot be printed>"
+    if len(message) > _MESSAGE_LIMIT:
+        message = message[:_MESSAGE_LIMIT] + " [...]"
+    return classes, message
+
+
+def _resolve(module, qualname):
+    """The class ``module.qualname`` if that module is already imported (nothing is imported)."""
+    obj = sys.modules.get(module)
+    for part in qualname.split("."):
+        if obj is None or part == "<locals>":
+            return None
+        obj = getattr(obj, part, None)
+    return obj if isinstance(obj, type) and issubclass(obj, Exception) else None
+
+
+def rebuild_exception(classes, message):
+    """An exception of the first class of ``classes`` that can be rebuilt from ``message``.
+
+    A class can be rebuilt when it is importable here (its module already imported, its
+    name reachable: not defined in a function) and ``cls(message)`` keeps the message as
+    its only argument. When the first class cannot, the message is prefixed with its name
+    and the next class of the MRO is tried; plain ``Exception`` becomes ``RuntimeError``.
+
+    Parameters
+    ----------
+    classes : list of (str, str)
+        ``(module, qualified name)``, most derived first (:func:`describe_exception`).
+    message : str
+
+    Examples
+    --------
+    >>> rebuild_exception([("builtins", "ValueError")], "bad")
+    ValueError('bad')
+    >>> rebuild_exception([("nowhere", "Custom"), ("builtins", "ValueError")], "bad")
+    ValueError('Custom: bad')
+    >>> rebuild_exception([("builtins", "UnicodeDecodeError"), ("builtins", "UnicodeError")], "bad")
+    UnicodeError('UnicodeDecodeError: bad')
+    """
+    name = classes[0][1].rsplit(".", 1)[-1] if classes else "Exception"
+    for i, (module, qualname) in enumerate(classes):
+        cls = _resolve(module, qualname)
+        if cls is None:
+            continue
+        text = message if i == 0 else f"{name}: {message}"
+        if cls is Exception:
+            return RuntimeError(text)
+        try:
+            exc = cls(text)
+        except Exception:  # noqa: BLE001 - any constructor may fail: try the base class
+            continue
+        if exc.args == (text,):
+            return exc
+    return RuntimeError(f"{name}: {message}")
 
 
 def agreed(exc):
