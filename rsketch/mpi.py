@@ -269,6 +269,12 @@ class Reductions:
     same whatever the number of ranks. Collectives made elsewhere on the algorithm's
     behalf (e.g. input validation) are added with :meth:`add`.
 
+    A failure of user code on one rank (an operator, a preconditioner, a callback) is
+    recorded with :meth:`fail` and rides in the next sum: this rank contributes NaN, so
+    every rank finds the sum not finite, the check it makes anyway. On that error path,
+    :meth:`agree_failures` raises the recorded error on every rank. No communication is
+    added when nothing fails: the buffers keep their sizes, and the sums their bits.
+
     Parameters
     ----------
     comm : mpi4py.MPI.Comm, optional
@@ -279,6 +285,8 @@ class Reductions:
     comm : mpi4py.MPI.Comm
     count : int
         Reductions so far.
+    failure : Exception or None
+        This rank's recorded failure, not yet agreed.
 
     Examples
     --------
@@ -290,25 +298,41 @@ class Reductions:
     >>> red.add(1)                                     # e.g. the validation's allgather
     >>> red.count
     3
+    >>> red.fail(KeyError("k"), "the callback")         # user code failed on this rank
+    >>> buf = red.sum_inplace(np.zeros(2))              # the next sum carries it
+    >>> bool(np.isfinite(buf).all())
+    False
+    >>> red.agree_failures()
+    Traceback (most recent call last):
+    ...
+    KeyError: "the callback raised KeyError on rank 0: 'k'"
     """
 
-    __slots__ = ("comm", "count")
+    __slots__ = ("comm", "count", "failure")
 
     def __init__(self, comm=None):
         self.comm = get_comm(comm)
         self.count = 0
+        self.failure = None
 
     def sum(self, *parts):
         """Sum the local arrays ``parts`` over the ranks in one ``Allreduce``.
 
         Returns a list of new arrays (see :func:`fused_allreduce`).
         """
+        if self.failure is not None:
+            parts = [np.asarray(p) for p in parts]
+            dtype = np.result_type(*parts)
+            if dtype.kind in "fc":        # the flag of a recorded failure: NaN everywhere
+                parts = [np.full(p.shape, np.nan, dtype=dtype) for p in parts]
         out = fused_allreduce(parts, self.comm)
         self.count += 1
         return out
 
     def sum_inplace(self, buf):
         """Sum the contiguous array ``buf`` over the ranks in place; returns ``buf``."""
+        if self.failure is not None and buf.dtype.kind in "fc":
+            buf.fill(np.nan)              # the flag of a recorded failure: NaN everywhere
         allreduce_inplace(buf, self.comm)
         self.count += 1
         return buf
@@ -316,6 +340,59 @@ class Reductions:
     def add(self, n=1):
         """Count ``n`` collectives made elsewhere."""
         self.count += int(n)
+
+    def fail(self, error, what=None):
+        """Record that user code failed on this rank; the next sum carries it to every rank.
+
+        Parameters
+        ----------
+        error : Exception
+            What was raised (or what the caller found wrong with the output).
+        what : str, optional
+            The code that raised, e.g. ``"A"``: the recorded error then says
+            ``"A raised KeyError on rank 1: ..."`` and has the class of ``error`` if it can
+            be rebuilt from a message on every rank (see :func:`rebuild_exception`).
+            Without it, ``error`` is recorded as it is (its message should name the rank).
+
+        Notes
+        -----
+        Only the first failure is kept. Until it is agreed, the caller should not run user
+        code again on this rank (its inputs may be NaN), but must reach the next sum.
+        """
+        if self.failure is not None:
+            return
+        if what is not None:
+            classes, message = describe_exception(error)
+            text = f"{what} raised {type(error).__name__} on rank {self.comm.Get_rank()}: {message}"
+            failure = rebuild_exception(classes, text)
+            failure.__cause__ = error
+            error = failure
+        self.failure = error
+
+    def agree_failures(self, flags=()):
+        """Error path after a sum that is not finite: raise a recorded failure on every rank.
+
+        One more ``Allreduce`` (counted) sums an indicator of a recorded failure with the
+        caller's ``flags`` (for instance which stage produced NaN on this rank). If any rank
+        recorded a failure, the lowest such rank's error is raised on every rank
+        (:func:`raise_collectively`); otherwise the summed ``flags`` are returned.
+
+        Parameters
+        ----------
+        flags : array_like of float
+            Local values to sum in the same reduction.
+
+        Returns
+        -------
+        ndarray
+            The summed ``flags``, when no rank recorded a failure.
+        """
+        buf = np.array([1.0 if self.failure is not None else 0.0, *np.ravel(flags)])
+        allreduce_inplace(buf, self.comm)
+        self.count += 1
+        if buf[0]:
+            raise_collectively(self.failure, self.comm)
+        return buf[1:]
 
     def __repr__(self):
         return f"Reductions(count={self.count}, size={self.comm.Get_size()})"

@@ -98,7 +98,10 @@ def _shift_invert(A, sigma, ctx, comm):
         return lu.solve
     class _Shifted:
         def matvec(self, x):
-            return ctx.matvec(x) - sigma * x
+            # A itself, not ctx.matvec: a failure of A is then caught and agreed by the
+            # inner solve, which raises it on every rank (a wrong shape is reported by it too)
+            y = np.asarray(ctx.op.matvec(x))
+            return y - sigma * x if y.shape == x.shape else y
 
     shifted = _Shifted()
 

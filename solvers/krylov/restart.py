@@ -244,8 +244,8 @@ class _Restarts:
         row = self.rnorm.copy()
         row[self.active[upd]] = est[upd]
         self.hist.append(row)
-        if self.callback is not None:
-            self.callback(float(row[0]) if self.single else row)
+        if self.callback is not None:     # a failure rides in the next reduction (Context.call)
+            self.ctx.call(self.callback, float(row[0]) if self.single else row, what="the callback")
 
     def update(self, upd):
         """``x += correction`` for the updated columns, which stay active; their new residuals."""
