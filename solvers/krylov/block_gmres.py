@@ -165,10 +165,11 @@ class BlockSketchedLeastSquares:
         self.C = np.zeros((m * p, p))      # coefficients of Θ R₀ on the columns of the QR
         self.m = m
         self.j = 0
+        self.annihilated = False
 
     @property
     def breakdown(self):
-        return self.process.breakdown
+        return self.process.breakdown or self.annihilated
 
     def begin(self, V, extras):
         """Start from the columns of ``V``: their products and sketches come with the extras
@@ -181,6 +182,8 @@ class BlockSketchedLeastSquares:
         self.res = theta.copy()
         self.pqr.reset()
         self.nc = self.j = 0                        # columns of the QR; blocks consumed
+        self.annihilated = False
+        self.pmax = 0.0                             # largest column of Θ A V so far
         return ext
 
     def advance(self):
@@ -193,7 +196,14 @@ class BlockSketchedLeastSquares:
                 return None
         t0 = time.perf_counter()
         lo, hi = self.nc, proc.pcols
+        self.pmax = max(self.pmax, float(np.linalg.norm(proc.P[:, lo:hi], axis=0).max()))
         self.pqr.add(proc.P[:, lo:hi])
+        if np.abs(np.diag(self.pqr.T)[lo:hi]).min() <= proc.tiny * self.pmax:
+            # A maps a direction of the block to zero, or into the span of the earlier
+            # images: the least-squares problem cannot use the block (the cycle ends before it)
+            self.annihilated = True
+            proc.ctx.times["orthogonalization"] += time.perf_counter() - t0
+            return None
         Ub = self.pqr.U[:, lo:hi]
         C = self.C[lo:hi, :self.res.shape[1]]
         C[...] = Ub.T @ self.res

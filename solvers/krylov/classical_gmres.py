@@ -45,7 +45,7 @@ class ClassicalCycle:
         self.cs = np.zeros(m)
         self.sn = np.zeros(m)
         self.j = 0
-        self.breakdown = False
+        self.breakdown = self.annihilated = False
         self.tiny = breakdown_tolerance(self.dtype)
 
     def _dots(self, j, w):
@@ -64,6 +64,8 @@ class ClassicalCycle:
         beta = float(np.sqrt(buf[0]))
         self.start_norm = np.array([beta])
         self.j = 0
+        self.annihilated = False
+        self.hmax = 0.0
         self.breakdown = beta == 0.0
         self.g[...] = 0.0
         self.g[0] = beta
@@ -103,17 +105,26 @@ class ClassicalCycle:
             ctx.nonfinite("the Arnoldi iteration")
         hn = float(np.sqrt(max(wn2, 0.0)))
         h[i] = hn
-        if hn <= self.tiny * float(np.linalg.norm(h[:i])):
-            self.breakdown = True          # happy breakdown: the estimate below is exact
+        self.hmax = max(self.hmax, float(np.linalg.norm(h)))      # ‖A v_l‖, largest so far
+        happy = hn <= self.tiny * float(np.linalg.norm(h[:i]))
+        if happy:
             h[i] = 0.0
-        else:
-            self.V[i] = w / hn
         # Givens rotations: previous ones on the new column, then a new one
         for l in range(j):
             t = self.cs[l] * h[l] + self.sn[l] * h[l + 1]
             h[l + 1] = -self.sn[l] * h[l] + self.cs[l] * h[l + 1]
             h[l] = t
         rho = float(np.hypot(h[j], h[j + 1]))
+        if rho <= self.tiny * self.hmax:
+            # A v_j = 0, or in the span of A V_{j-1}: the operator annihilates the Krylov
+            # space (zero or singular); the least-squares problem cannot use v_j
+            self.breakdown = self.annihilated = True
+            ctx.times["orthogonalization"] += time.perf_counter() - t0 - (ctx.apply_time() - a0)
+            return None
+        if happy:
+            self.breakdown = True          # happy breakdown: the estimate below is exact
+        else:
+            self.V[i] = w / hn
         self.cs[j], self.sn[j] = (h[j] / rho, h[j + 1] / rho) if rho > 0 else (1.0, 0.0)
         h[j], h[j + 1] = rho, 0.0
         self.R[:i + 1, j] = h

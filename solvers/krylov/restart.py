@@ -292,6 +292,11 @@ class _Restarts:
         if reason == "stagnation":
             warnings.append("the true residual stopped decreasing although the estimate met "
                             "the tolerance (attainable accuracy reached)")
+        if reason == "breakdown" and getattr(self.cycle, "annihilated", False):
+            warnings.append("breakdown: the operator annihilates the Krylov space of the residual "
+                            "(A M⁻¹ maps it to zero, or into the span of earlier products, to "
+                            "working precision): A or M is singular there (a zero operator, or a "
+                            "residual in its null space); no correction is possible")
         hist, rnorm, true_hist = np.array(self.hist), self.rnorm.copy(), self.true_hist
         if self.single:       # one right-hand side: scalars, as a vector solver returns
             hist, rnorm = hist[:, 0], float(rnorm[0])

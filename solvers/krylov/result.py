@@ -29,7 +29,9 @@ class KrylovResult:
     reductions : int
         Global collectives (``Allreduce``/``Allgather``) issued, input validation included.
     reason : str
-        ``"converged"``, ``"zero rhs"``, ``"maxiter"``, ``"breakdown"`` or ``"stagnation"``.
+        ``"converged"``, ``"zero rhs"``, ``"maxiter"``, ``"breakdown"`` (the operator
+        annihilates the Krylov space of the residual: ``warnings`` says so) or
+        ``"stagnation"``.
     residual_norm : float or ndarray
         Final true residual norm ``‖b − A x‖`` (float64), per column for several.
     true_residual_norms : list of (int, float)

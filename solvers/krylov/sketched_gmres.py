@@ -56,6 +56,10 @@ class SketchedLeastSquares(RGSCycle):
     def _add_column(self, i):
         p = self.arnoldi.P[:, i]
         self.pqr.add(p)
+        if self.pqr.T[i, i] <= self.arnoldi.tiny * self.pmax:
+            # Θ A v_i lies in the span of the earlier columns: A is singular on the Krylov
+            # space and the least-squares problem cannot use v_i (the cycle ends before it)
+            return None
         u = self.pqr.U[:, i]
         self.c[i] = u @ self.res
         self.res -= self.c[i] * u
