@@ -109,7 +109,8 @@ def rsvd(A_local, rank, oversample=10, power_iters=2, sketch=None, comm=None, *,
     True
     """
     comm = get_comm(comm)
-    A, layout, _, out_dtype = check_tall(A_local, comm, "A_local", finite=True, min_rows=1)
+    A, layout, _, out_dtype = check_tall(A_local, comm, "A_local", finite=True, min_rows=1, agree={
+        "rank": rank, "oversample": oversample, "power_iters": power_iters, "sketch": sketch, "orth": orth})
     d = A.shape[1]
     l = _check_rank(rank, oversample, min(layout.n, d))
     with replicated():

@@ -1,7 +1,9 @@
 """Validation at the public boundary: distributed input, replicated arguments.
 
 * :func:`check_tall` / :func:`check_tall_matrix`: a row-distributed array, checked on
-  every rank with one small allgather, the outcome agreed by all ranks.
+  every rank with one small allgather, the outcome agreed by all ranks; the fingerprints
+  of the call's replicated arguments (:func:`argument_fingerprint`) ride in the same
+  allgather, so arguments that differ across ranks raise one agreed error.
 * :func:`require_finite`: a reduced (hence replicated) quantity is finite.
 * :func:`check_work_dtype`: the storage dtype asked for the large factors.
 * :func:`replicated`: a block of checks of arguments that are the same on every rank;
@@ -13,18 +15,21 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import numbers
 from typing import NamedTuple
 
 import numpy as np
 
 from .arguments import ArgumentTypeError, check_choice, check_int, check_number, lookup
-from .mpi import Layout, agreed, allgather_meta, raise_collectively
+from .mpi import Layout, agreed, allgather_meta, allgather_objects, raise_collectively
 
 __all__ = [
     "ArgumentTypeError",
     "TallInput",
     "check_tall",
     "check_tall_matrix",
+    "argument_fingerprint",
     "require_finite",
     "check_work_dtype",
     "replicated",
@@ -51,13 +56,16 @@ class TallInput(NamedTuple):
     out_dtype: type        # float64, or complex128 if any rank's input is complex
 
 
-def check_tall(X_local, comm, name="X_local", *, finite=False, min_rows=0):
+def check_tall(X_local, comm, name="X_local", *, finite=False, min_rows=0, agree=None):
     """Validate a row-distributed array on every rank and agree on the outcome.
 
     One ``Allgather`` of ``(rows, columns, ndim, dtype code, error)`` per rank gives the
     :class:`~rsketch.Layout` and lets every rank raise the same error when any rank's
     input is bad: wrong dimension, unsupported dtype, column counts that differ across
-    ranks, or (with ``finite=True``, one extra local pass) NaN/Inf.
+    ranks, or (with ``finite=True``, one extra local pass) NaN/Inf. The fingerprints of the
+    arguments ``agree`` ride in the same ``Allgather``: when one differs across ranks,
+    every rank raises the same ``ValueError`` naming it (one more gather of their values,
+    on that error path only).
 
     Parameters
     ----------
@@ -69,13 +77,19 @@ def check_tall(X_local, comm, name="X_local", *, finite=False, min_rows=0):
         Also check that the local values are finite.
     min_rows : int
         Smallest acceptable global number of rows.
+    agree : dict, optional
+        ``{name: value}`` of the call's arguments that must be the same on every rank
+        (sizes, tolerances, options, sketches); compared by :func:`argument_fingerprint`.
 
     Returns
     -------
     TallInput
     """
     err, X = None, None
-    meta = np.array([0, 0, 0, -1, 0], dtype=np.int64)
+    agree = {} if agree is None else dict(agree)
+    meta = np.zeros(5 + len(agree), dtype=np.int64)
+    meta[3] = -1
+    meta[5:] = [argument_fingerprint(v) for v in agree.values()]
     try:
         X = np.asarray(X_local)
         if X.ndim not in (1, 2):
@@ -92,6 +106,8 @@ def check_tall(X_local, comm, name="X_local", *, finite=False, min_rows=0):
     allmeta = allgather_meta(meta, comm)
     if allmeta[:, 4].any():  # every rank sees it: agree on the message
         raise_collectively(err, comm)
+    if agree and (allmeta[:, 5:] != allmeta[0, 5:]).any():
+        _differing_arguments(agree, allmeta[:, 5:], comm)
     if len(set(allmeta[:, 2].tolist())) > 1 or len(set(allmeta[:, 1].tolist())) > 1:
         raise agreed(ValueError(
             f"{name} has inconsistent shapes across ranks: local (rows, columns, ndim) = "
@@ -106,7 +122,84 @@ def check_tall(X_local, comm, name="X_local", *, finite=False, min_rows=0):
     return TallInput(X2, layout, vector, out_dtype)
 
 
-def check_tall_matrix(X_local, comm, name="X_local", *, tall=True):
+def argument_fingerprint(value):
+    """A 64-bit integer that is equal on two ranks when ``value`` is the same argument.
+
+    Canonical text of the value, hashed (BLAKE2b, not Python's per-process ``hash``):
+    numbers by value (``30``, ``30.0`` and ``np.int64(30)`` agree), strings, dtypes (a type
+    such as ``np.float32`` and its name agree), arrays by dtype, shape and bytes, tuples and
+    lists item by item, other objects by their ``repr`` if their class defines one (a sketch:
+    its kind, size, seed), else by their class alone (a callback, an operator).
+
+    Examples
+    --------
+    >>> argument_fingerprint(30) == argument_fingerprint(np.float64(30.0))
+    True
+    >>> argument_fingerprint(1e-8) == argument_fingerprint(1e-6)
+    False
+    """
+    text = _canonical(value)
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "backslashreplace"), digest_size=8).digest(),
+                          "little", signed=True)
+
+
+def _canonical(v):
+    if v is None:
+        return "None"
+    if isinstance(v, (bool, np.bool_)):
+        return f"bool:{bool(v)}"
+    if isinstance(v, numbers.Integral):
+        return f"num:{int(v)}"
+    if isinstance(v, numbers.Real):
+        f = float(v)
+        return f"num:{int(f)}" if f.is_integer() else f"num:{f!r}"
+    if isinstance(v, numbers.Complex):
+        return f"complex:{complex(v)!r}"
+    if isinstance(v, str):
+        return "str:" + v
+    if isinstance(v, (type, np.dtype)):
+        try:
+            return "dtype:" + np.dtype(v).str
+        except TypeError:
+            return f"type:{v.__module__}.{v.__qualname__}"
+    if isinstance(v, np.ndarray):
+        digest = hashlib.blake2b(np.ascontiguousarray(v).tobytes(), digest_size=16).hexdigest()
+        return f"array:{v.dtype.str}{v.shape}{digest}"
+    if isinstance(v, (tuple, list)):
+        return "(" + ",".join(_canonical(x) for x in v) + ")"
+    cls = type(v)
+    if cls.__repr__ is not object.__repr__:
+        try:
+            return f"{cls.__module__}.{cls.__qualname__}:{v!r}"
+        except Exception:  # noqa: BLE001 - a broken repr: the class alone
+            pass
+    return f"object:{cls.__module__}.{cls.__qualname__}"
+
+
+def _differing_arguments(agree, prints, comm):
+    """Raise, on every rank, that the arguments whose fingerprints differ are not replicated.
+
+    Every rank calls it (the fingerprints are gathered); one more gather of the values'
+    reprs (error path only) puts each rank's value in the message.
+    """
+    names = [n for i, n in enumerate(agree) if (prints[:, i] != prints[0, i]).any()]
+    values = allgather_objects([_shown(agree[n]) for n in names], comm)
+    parts = [f"{n} = [{', '.join(v[i] for v in values)}]" for i, n in enumerate(names)]
+    raise agreed(ValueError(
+        f"{', '.join(names)} {'differs' if len(names) == 1 else 'differ'} across ranks "
+        f"({'; '.join(parts)}, by rank): arguments that are not distributed data must be the "
+        "same on every rank"))
+
+
+def _shown(value):
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def check_tall_matrix(X_local, comm, name="X_local", *, tall=True, agree=None):
     """Validate a row-distributed matrix with at least one row and one column.
 
     :func:`check_tall` (one small allgather, errors agreed), then the rules of the QR
@@ -125,6 +218,8 @@ def check_tall_matrix(X_local, comm, name="X_local", *, tall=True):
         Argument name used in messages.
     tall : bool
         Require ``n >= d``.
+    agree : dict, optional
+        Replicated arguments that must be the same on every rank (see :func:`check_tall`).
 
     Returns
     -------
@@ -142,7 +237,7 @@ def check_tall_matrix(X_local, comm, name="X_local", *, tall=True):
     >>> X.shape, layout.n, out_dtype.__name__
     ((5, 2), 5, 'float64')
     """
-    X, layout, vector, out_dtype = check_tall(X_local, comm, name, min_rows=1)
+    X, layout, vector, out_dtype = check_tall(X_local, comm, name, min_rows=1, agree=agree)
     d = X.shape[1]
     if d == 0:
         raise agreed(ValueError(f"{name} has no columns"))

@@ -70,12 +70,14 @@ class Sketch:
         Notes
         -----
         Communication: one tiny ``Allgather`` of each rank's shape and dtype (to agree on
-        the layout and on errors) and one ``Allreduce`` of the ``k × d`` result. NaN/Inf
+        the layout and on errors, and on the sketch itself: a kind, size or seed that
+        differs across ranks raises the same ``ValueError`` everywhere) and one
+        ``Allreduce`` of the ``k × d`` result. NaN/Inf
         in the data propagate into the reduced sketch, so they are detected after the
         reduction, identically on every rank, without an extra pass over the data.
         """
         comm = get_comm(comm)
-        X, layout, vector, out_dtype = check_tall(X_local, comm, "X_local")
+        X, layout, vector, out_dtype = check_tall(X_local, comm, "X_local", agree={"sketch": self})
         self._check_layout(layout)
         Z = self._partial(X, layout, out_dtype)
         allreduce_inplace(Z, comm)

@@ -310,7 +310,9 @@ def block_rgmres(A, B, X0=None, *, rtol=1e-8, atol=0.0, restart=20, maxiter=None
     >>> res.x.shape, res.converged
     ((1024, 2), True)
     """
-    ctx = setup(A, B, X0, M, comm, columns=True, name="B")
+    ctx = setup(A, B, X0, M, comm, columns=True, name="B", agree={
+        "rtol": rtol, "atol": atol, "restart": restart, "maxiter": maxiter, "side": side,
+        "sketch": sketch, "basis_dtype": basis_dtype, "norm": norm})
     p = ctx.b.shape[1]
     m, maxiter, rtol, atol, side, dt = restart_options(restart, maxiter, rtol, atol, side,
                                                      basis_dtype, ctx.layout.n)

@@ -179,9 +179,11 @@ def gmres(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=Non
     >>> res.converged
     True
     """
+    ctx = setup(A, b, x0, M, comm, agree={
+        "rtol": rtol, "atol": atol, "restart": restart, "maxiter": maxiter, "side": side,
+        "ortho": ortho, "basis_dtype": basis_dtype, "norm": norm})
     with replicated():
         check_choice(ortho, "ortho", ORTHO)
-    ctx = setup(A, b, x0, M, comm)
     m, maxiter, rtol, atol, side, dt = restart_options(restart, maxiter, rtol, atol, side,
                                                      basis_dtype, ctx.layout.n)
     norm = check_norm(norm, side)

@@ -197,15 +197,19 @@ class Context:
         return t
 
 
-def setup(A, b, x0, M, comm, *, columns=False, name="b"):
+def setup(A, b, x0, M, comm, *, columns=False, name="b", agree=None):
     """Validate ``b`` and ``x0`` collectively and wrap ``A`` and ``M`` (shared by all solvers).
 
     Raises the same ``ValueError``/``TypeError`` on every rank when any rank's ``b`` or
     ``x0`` is malformed (NaN/Inf, complex, local sizes that differ from the operator's
-    rows). Costs one ``Allgather`` for ``b`` and one for ``x0`` (counted).
+    rows), or when one of the solver's replicated arguments ``agree`` (``{name: value}``:
+    tolerances, restart, sketch, ...) differs across ranks: their fingerprints ride in the
+    ``Allgather`` of ``b``. Call it before checking those arguments, so that a value valid
+    on some ranks only is reported as differing, on every rank. Costs one ``Allgather``
+    for ``b`` and one for ``x0`` (counted).
     """
     comm = get_comm(comm)
-    tb = check_tall(b, comm, name, finite=True)
+    tb = check_tall(b, comm, name, finite=True, agree=agree)
     if tb.out_dtype != np.float64:
         raise agreed(TypeError(f"{name} is complex; the Krylov solvers handle real systems"))
     if tb.vector == columns:

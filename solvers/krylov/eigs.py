@@ -174,6 +174,13 @@ def reigs(A, k, which="LM", sigma=None, m=None, *, tol=1e-8, maxiter=300, v0=Non
     >>> res.converged, res.eigenvalues.shape
     (True, (4,))
     """
+    if v0 is None:      # the operator's layout; a bare matvec object needs v0 instead
+        lay = as_operator(A, comm).layout
+        v0 = rng.RandomStream(seed=0x5EED, purpose=77).gaussians(lay.start, lay.stop, 1)[:, 0]
+    # before the checks of the arguments: one that differs across ranks is reported as such
+    ctx = setup(A, v0, None, None, comm, name="v0", agree={
+        "k": k, "which": which, "sigma": sigma, "m": m, "tol": tol, "maxiter": maxiter,
+        "sketch": sketch, "basis_dtype": basis_dtype})
     with replicated():
         k = check_int(k, "k", minimum=1)
         which = check_choice(which, "which", WHICH)
@@ -185,10 +192,6 @@ def reigs(A, k, which="LM", sigma=None, m=None, *, tol=1e-8, maxiter=300, v0=Non
         if np.iscomplexobj(sigma) or not np.isfinite(np.real(sigma)):
             raise agreed(ValueError(f"sigma must be a real finite number, got {sigma!r}"))
         sigma = float(np.real(sigma))
-    if v0 is None:      # the operator's layout; a bare matvec object needs v0 instead
-        lay = as_operator(A, comm).layout
-        v0 = rng.RandomStream(seed=0x5EED, purpose=77).gaussians(lay.start, lay.stop, 1)[:, 0]
-    ctx = setup(A, v0, None, None, comm, name="v0")
     n = ctx.layout.n
     m = min(m, n)
     if not k < m:

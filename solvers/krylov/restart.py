@@ -369,9 +369,15 @@ def _sqnorms(T):
 
 
 def solve_with_cycle(cycle_class, method, A, b, x0, rtol, atol, restart, maxiter, M, side,
-                     sketch, basis_dtype, callback, comm, norm="true", **cycle_options):
-    """Validate, bind the sketch and run the restart loop with an :class:`RGSCycle` subclass."""
-    ctx = setup(A, b, x0, M, comm)
+                     sketch, basis_dtype, callback, comm, norm="true", agree=None, **cycle_options):
+    """Validate, bind the sketch and run the restart loop with an :class:`RGSCycle` subclass.
+
+    ``agree``: more replicated arguments of the solver to check across ranks (the common
+    ones are checked anyway, see :func:`.context.setup`).
+    """
+    ctx = setup(A, b, x0, M, comm, agree={
+        "rtol": rtol, "atol": atol, "restart": restart, "maxiter": maxiter, "side": side,
+        "sketch": sketch, "basis_dtype": basis_dtype, "norm": norm, **(agree or {})})
     m, maxiter, rtol, atol, side, dt = restart_options(restart, maxiter, rtol, atol, side,
                                                      basis_dtype, ctx.layout.n)
     norm = check_norm(norm, side)

@@ -235,7 +235,7 @@ def rgmres(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=No
 
     return solve_with_cycle(SketchedLeastSquares, "rgmres", A, b, x0, rtol, atol, restart,
                             maxiter, M, side, sketch, basis_dtype, callback, comm, norm,
-                            deflate=deflation)
+                            agree={"deflate": deflate}, deflate=deflation)
 
 
 # Deflated restarts by default: keep round(0.2 m) harmonic Ritz vectors for restarts m >= 20.
