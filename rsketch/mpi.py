@@ -113,6 +113,11 @@ class Layout:
         Rows per rank and the first global row of each rank (replicated).
     rank, size : int
         This rank and the number of ranks.
+    memory : ndarray of int64, shape (size, 3), or None
+        ``(bytes available on the node, bytes left under the process's own limit, host id)``
+        of every rank (-1: unknown), when the layout was gathered by a validation that
+        measured them (``check_tall(..., memory=...)``), for
+        :func:`rsketch.validation.check_memory` without communication.
 
     Examples
     --------
@@ -122,9 +127,9 @@ class Layout:
     (0, 10)
     """
 
-    __slots__ = ("comm", "n", "counts", "offsets", "rank", "size", "local_size", "start", "stop")
+    __slots__ = ("comm", "n", "counts", "offsets", "rank", "size", "local_size", "start", "stop", "memory")
 
-    def __init__(self, n_global, comm=None, *, counts=None):
+    def __init__(self, n_global, comm=None, *, counts=None, memory=None):
         self.comm = get_comm(comm)
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
@@ -139,6 +144,7 @@ class Layout:
         self.local_size = int(counts[self.rank])
         self.start = int(self.offsets[self.rank])
         self.stop = self.start + self.local_size
+        self.memory = memory
 
     @classmethod
     def from_local(cls, n_local, comm=None):

@@ -77,7 +77,8 @@ class Sketch:
         reduction, identically on every rank, without an extra pass over the data.
         """
         comm = get_comm(comm)
-        X, layout, vector, out_dtype = check_tall(X_local, comm, "X_local", agree={"sketch": self})
+        X, layout, vector, out_dtype = check_tall(X_local, comm, "X_local", agree={"sketch": self},
+                                                  memory=(self._apply_bytes(X_local), f"{self!r} applied to X_local"))
         self._check_layout(layout)
         Z = self._partial(X, layout, out_dtype)
         allreduce_inplace(Z, comm)
@@ -184,6 +185,14 @@ class Sketch:
         True
         """
         return BoundSketch(self, layout, cache=cache)
+
+    def _apply_bytes(self, X_local):
+        """An estimate of what :meth:`apply` allocates on this rank: the ``k × d`` sketch (also
+        complex) and a generated chunk of columns (``k`` per local row, a few MiB at most)."""
+        shape = np.shape(X_local)
+        d = shape[1] if len(shape) == 2 else 1
+        rows = shape[0] if shape else 0
+        return float(self.k) * (16.0 * d + 8.0 * min(rows, self._chunk_rows()))
 
     # -- hooks for the kinds -----------------------------------------------------------
 

@@ -335,7 +335,8 @@ def rarnoldi(A, v0, m, sketch=None, basis_dtype=None, comm=None):
     with replicated():
         m = check_int(m, "m", minimum=1)
         dt = check_work_dtype(basis_dtype, name="basis_dtype", real_only=True)
-    bound = bind_sketch(sketch, m + 1, ctx.layout)
+    bound = bind_sketch(sketch, m + 1, ctx.layout,
+                        basis=(m + 1, dt.itemsize, 1, f"the Krylov basis of rarnoldi (m = {m}, sketch size {{k}})"))
     proc = RGSArnoldi(ctx, m, bound, dt)
     proc.start(ctx.b)
     for i in range(m):

@@ -320,7 +320,9 @@ def block_rgmres(A, B, X0=None, *, rtol=1e-8, atol=0.0, restart=20, maxiter=None
     m = min(m, max(ctx.layout.n // max(p, 1), 1))
     if sketch is None:
         sketch = default_sketch((m + 1) * p)
-    bound = bind_sketch(sketch, (m + 1) * p, ctx.layout)
+    bound = bind_sketch(sketch, (m + 1) * p, ctx.layout, basis=(
+        (m + 1) * p, dt.itemsize, p,
+        f"the block Krylov basis of block_rgmres (restart {m}, {p} right-hand sides, sketch size {{k}})"))
     cycle = BlockSketchedLeastSquares(ctx, m, p, bound, dt, ctx.operator(side))
     return restarted_solve(ctx, cycle, rtol=rtol, atol=atol, maxiter=maxiter, side=side,
                            callback=callback, method="block_rgmres", floor=stall_floor(dt),

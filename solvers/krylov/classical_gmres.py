@@ -12,12 +12,12 @@ import numpy as np
 from scipy.linalg import solve_triangular
 
 from rsketch.arguments import check_choice
-from rsketch.validation import replicated
+from rsketch.validation import check_memory, replicated
 
 from .basis import combine_rows
 from .context import setup
 from .cycle import one_column
-from .options import breakdown_tolerance, check_norm, restart_options, stall_floor
+from .options import breakdown_tolerance, check_norm, krylov_memory, restart_options, stall_floor
 from .restart import restarted_solve
 
 __all__ = ["gmres", "ORTHO", "ClassicalCycle"]
@@ -187,6 +187,8 @@ def gmres(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=Non
     m, maxiter, rtol, atol, side, dt = restart_options(restart, maxiter, rtol, atol, side,
                                                      basis_dtype, ctx.layout.n)
     norm = check_norm(norm, side)
+    check_memory(krylov_memory(ctx.layout.counts, m + 1, 0, dt.itemsize),
+                 f"the Krylov basis of gmres (restart {m})", nodes=ctx.layout.memory)
     cycle = ClassicalCycle(ctx, m, ortho, dt, ctx.operator(side))
     return restarted_solve(ctx, cycle, rtol=rtol, atol=atol, maxiter=maxiter, side=side,
                            callback=callback, method=f"gmres({ortho})", floor=stall_floor(dt),

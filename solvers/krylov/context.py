@@ -209,7 +209,9 @@ def setup(A, b, x0, M, comm, *, columns=False, name="b", agree=None):
     for ``b`` and one for ``x0`` (counted).
     """
     comm = get_comm(comm)
-    tb = check_tall(b, comm, name, finite=True, agree=agree)
+    # memory=True: each rank's available memory rides in this allgather too (layout.memory),
+    # for the solver's check of its basis size once that is known (no communication)
+    tb = check_tall(b, comm, name, finite=True, agree=agree, memory=True)
     if tb.out_dtype != np.float64:
         raise agreed(TypeError(f"{name} is complex; the Krylov solvers handle real systems"))
     if tb.vector == columns:

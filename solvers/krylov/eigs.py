@@ -196,7 +196,9 @@ def reigs(A, k, which="LM", sigma=None, m=None, *, tol=1e-8, maxiter=300, v0=Non
     m = min(m, n)
     if not k < m:
         raise agreed(ValueError(f"need k < m <= n; got k = {k}, m = {m}, n = {n}"))
-    bound = bind_sketch(sketch, m + 1, ctx.layout)
+    # the basis, and its restart copy (V Z_p: up to m - 1 vectors)
+    bound = bind_sketch(sketch, m + 1, ctx.layout,
+                        basis=(2 * m + 1, dt.itemsize, 1, f"the Krylov basis of reigs (m = {m}, sketch size {{k}})"))
     apply = ctx.matvec if sigma is None else _shift_invert(A, sigma, ctx, comm)
     proc = RGSArnoldi(ctx, m, bound, dt)
     proc.start(ctx.b)

@@ -381,7 +381,8 @@ def solve_with_cycle(cycle_class, method, A, b, x0, rtol, atol, restart, maxiter
     m, maxiter, rtol, atol, side, dt = restart_options(restart, maxiter, rtol, atol, side,
                                                      basis_dtype, ctx.layout.n)
     norm = check_norm(norm, side)
-    bound = bind_sketch(sketch, m + 1, ctx.layout)
+    bound = bind_sketch(sketch, m + 1, ctx.layout,
+                        basis=(m + 1, dt.itemsize, 1, f"the Krylov basis of {method} (restart {m}, sketch size {{k}})"))
     if "deflate" in cycle_options:        # rgmres: resolved against the clipped restart length
         cycle_options["deflate"] = cycle_options["deflate"](m)
     cycle = cycle_class(ctx, m, bound, dt, ctx.operator(side), **cycle_options)
