@@ -45,7 +45,8 @@ def former_matvec(A, x_local):
         np.take(x, halo.send_rows, axis=0, out=send)
     sends = [comm.Isend(send[o:o + c], dest=int(r), tag=HALO_TAG)
              for r, o, c in zip(halo.send_ranks, halo.send_offsets, halo.send_counts)]
-    halo.values_sent += int(halo.send_rows.size)
+    width = int(np.prod(x.shape[1:], dtype=np.int64))
+    halo.values_sent += int(halo.send_rows.size) * width
     halo.messages_sent += len(sends)
     halo.exchanges += 1
     y = A.diag_block @ x
