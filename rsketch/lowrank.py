@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 from mpi4py import MPI
 
-from .mpi import Layout, agreed, fused_allreduce, get_comm, raise_collectively
+from .mpi import Layout, Reductions, agreed, fused_allreduce, get_comm, raise_collectively
 from .orth.dense import cholesky_upper, ct, householder_qr, right_solve
 from .orth.rcholqr import rcholqr
 from .orth.tsqr import tsqr
@@ -123,7 +123,8 @@ def rsvd(A_local, rank, oversample=10, power_iters=2, sketch=None, comm=None, *,
     True
     """
     comm = get_comm(comm)
-    A, layout, _, out_dtype = check_tall(A_local, comm, "A_local", finite=True, min_rows=1)
+    A, layout, _, out_dtype = check_tall(A_local, comm, "A_local", finite=True, min_rows=1, agree={
+        "rank": rank, "oversample": oversample, "power_iters": power_iters, "sketch": sketch, "orth": orth})
     d = A.shape[1]
     l = _check_rank(rank, oversample, min(layout.n, d))
     with replicated():
@@ -193,7 +194,13 @@ def _symmetric_operator(A, comm, n_local):
     matvec = A.matvec
 
     def apply(X):
-        return np.column_stack([np.asarray(matvec(np.ascontiguousarray(X[:, i]))) for i in range(X.shape[1])])
+        cols = []
+        for i in range(X.shape[1]):
+            y = np.asarray(matvec(np.ascontiguousarray(X[:, i])))
+            if y.shape != (X.shape[0],):
+                raise ValueError(f"A.matvec returned an array of shape {y.shape}; expected ({X.shape[0]},)")
+            cols.append(y)
+        return np.column_stack(cols)
 
     return apply, layout, False
 
@@ -225,6 +232,33 @@ def _check_symmetric(OtY, u_op):
             f"the size of x^T A y + y^T A x (tolerance {tol:.0e}); Nystrom needs a symmetric positive "
             "semi-definite A (use rsvd for a general matrix, or pass (A + A^T)/2 to approximate its "
             "symmetric part)"))
+
+
+def _user_product(apply, X, red):
+    """``apply(X)`` of a user operator; a failure on this rank is recorded in ``red``.
+
+    An exception, or a result of the wrong shape or a dtype that is not real, on one rank
+    only must not leave the other ranks waiting in the next reduction: it is recorded
+    (:meth:`rsketch.mpi.Reductions.fail`), and NaN is returned so that the reduction
+    carries it to every rank.
+    """
+    rank = red.comm.Get_rank()
+    try:
+        Y = np.asarray(apply(X))
+    except Exception as exc:  # noqa: BLE001 - any failure of user code must reach every rank
+        if getattr(exc, "rsketch_collective", False):
+            raise
+        red.fail(exc, "A")
+    else:
+        if Y.shape != X.shape:
+            red.fail(ValueError(f"A returned an array of shape {Y.shape} on rank {rank}; "
+                                f"expected {X.shape} (the shape of its input)"))
+        elif not np.can_cast(Y.dtype, np.float64, "same_kind"):
+            red.fail(TypeError(f"A returned {Y.dtype} values on rank {rank}; nystrom needs real "
+                               "values (complex values for a real operator?)"))
+        else:
+            return Y
+    return np.full(X.shape, np.nan)
 
 
 def nystrom(A, rank, oversample=10, sketch=None, comm=None, *, n_local=None):
@@ -296,18 +330,18 @@ def nystrom(A, rank, oversample=10, sketch=None, comm=None, *, n_local=None):
     n = layout.n
     l = _check_rank(rank, oversample, n)
     sketch = _test_sketch(sketch, l, rank)
+    red = Reductions(comm)        # its first sum carries a failure of a user operator
     if local_rows:
         full = ct(sketch.to_dense(n, comm, layout=layout))      # n x k on every rank, no communication
         Om, Y = full[layout.start:layout.stop], apply(full)
     else:
         Om = sketch.bind(layout, cache=False).local_block()     # this rank's rows of Ω = Θᵀ
-        Y = apply(Om)
-    if Y.shape != Om.shape:
-        raise agreed(ValueError(f"A applied to {Om.shape} local rows returned shape {Y.shape}"))
+        Y = _user_product(apply, Om, red)
     u_op = np.finfo(Y.dtype).eps / 2 if np.issubdtype(Y.dtype, np.floating) else np.finfo(np.float64).eps / 2
     Y = np.asarray(Y, dtype=np.float64)
-    OtY, OtO, y2 = fused_allreduce([Om.T @ Y, Om.T @ Om, np.array([np.vdot(Y, Y)])], comm)
+    OtY, OtO, y2 = red.sum(Om.T @ Y, Om.T @ Om, np.array([np.vdot(Y, Y)]))
     if not (np.isfinite(OtY).all() and np.isfinite(y2).all()):
+        red.agree_failures()      # a failure of A on some rank is raised on every rank
         raise agreed(ValueError("A applied to the test matrix gave NaN or Inf"))
     _check_symmetric(OtY, u_op)
     nu = np.sqrt(n) * np.finfo(np.float64).eps * np.sqrt(float(y2[0]))

@@ -54,6 +54,8 @@ __all__ = [
     "alltoall_counts",
     "alltoallv_int64",
     "raise_collectively",
+    "describe_exception",
+    "rebuild_exception",
     "agreed",
     "collective_errors",
     "print0",
@@ -111,6 +113,11 @@ class Layout:
         Rows per rank and the first global row of each rank (replicated).
     rank, size : int
         This rank and the number of ranks.
+    memory : ndarray of int64, shape (size, 3), or None
+        ``(bytes available on the node, bytes left under the process's own limit, host id)``
+        of every rank (-1: unknown), when the layout was gathered by a validation that
+        measured them (``check_tall(..., memory=...)``), for
+        :func:`rsketch.validation.check_memory` without communication.
 
     Examples
     --------
@@ -120,9 +127,9 @@ class Layout:
     (0, 10)
     """
 
-    __slots__ = ("comm", "n", "counts", "offsets", "rank", "size", "local_size", "start", "stop")
+    __slots__ = ("comm", "n", "counts", "offsets", "rank", "size", "local_size", "start", "stop", "memory")
 
-    def __init__(self, n_global, comm=None, *, counts=None):
+    def __init__(self, n_global, comm=None, *, counts=None, memory=None):
         self.comm = get_comm(comm)
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
@@ -137,6 +144,7 @@ class Layout:
         self.local_size = int(counts[self.rank])
         self.start = int(self.offsets[self.rank])
         self.stop = self.start + self.local_size
+        self.memory = memory
 
     @classmethod
     def from_local(cls, n_local, comm=None):
@@ -267,6 +275,12 @@ class Reductions:
     same whatever the number of ranks. Collectives made elsewhere on the algorithm's
     behalf (e.g. input validation) are added with :meth:`add`.
 
+    A failure of user code on one rank (an operator, a preconditioner, a callback) is
+    recorded with :meth:`fail` and rides in the next sum: this rank contributes NaN, so
+    every rank finds the sum not finite, the check it makes anyway. On that error path,
+    :meth:`agree_failures` raises the recorded error on every rank. No communication is
+    added when nothing fails: the buffers keep their sizes, and the sums their bits.
+
     Parameters
     ----------
     comm : mpi4py.MPI.Comm, optional
@@ -277,6 +291,8 @@ class Reductions:
     comm : mpi4py.MPI.Comm
     count : int
         Reductions so far.
+    failure : Exception or None
+        This rank's recorded failure, not yet agreed.
 
     Examples
     --------
@@ -288,25 +304,41 @@ class Reductions:
     >>> red.add(1)                                     # e.g. the validation's allgather
     >>> red.count
     3
+    >>> red.fail(KeyError("k"), "the callback")         # user code failed on this rank
+    >>> buf = red.sum_inplace(np.zeros(2))              # the next sum carries it
+    >>> bool(np.isfinite(buf).all())
+    False
+    >>> red.agree_failures()
+    Traceback (most recent call last):
+    ...
+    KeyError: "the callback raised KeyError on rank 0: 'k'"
     """
 
-    __slots__ = ("comm", "count")
+    __slots__ = ("comm", "count", "failure")
 
     def __init__(self, comm=None):
         self.comm = get_comm(comm)
         self.count = 0
+        self.failure = None
 
     def sum(self, *parts):
         """Sum the local arrays ``parts`` over the ranks in one ``Allreduce``.
 
         Returns a list of new arrays (see :func:`fused_allreduce`).
         """
+        if self.failure is not None:
+            parts = [np.asarray(p) for p in parts]
+            dtype = np.result_type(*parts)
+            if dtype.kind in "fc":        # the flag of a recorded failure: NaN everywhere
+                parts = [np.full(p.shape, np.nan, dtype=dtype) for p in parts]
         out = fused_allreduce(parts, self.comm)
         self.count += 1
         return out
 
     def sum_inplace(self, buf):
         """Sum the contiguous array ``buf`` over the ranks in place; returns ``buf``."""
+        if self.failure is not None and buf.dtype.kind in "fc":
+            buf.fill(np.nan)              # the flag of a recorded failure: NaN everywhere
         allreduce_inplace(buf, self.comm)
         self.count += 1
         return buf
@@ -314,6 +346,59 @@ class Reductions:
     def add(self, n=1):
         """Count ``n`` collectives made elsewhere."""
         self.count += int(n)
+
+    def fail(self, error, what=None):
+        """Record that user code failed on this rank; the next sum carries it to every rank.
+
+        Parameters
+        ----------
+        error : Exception
+            What was raised (or what the caller found wrong with the output).
+        what : str, optional
+            The code that raised, e.g. ``"A"``: the recorded error then says
+            ``"A raised KeyError on rank 1: ..."`` and has the class of ``error`` if it can
+            be rebuilt from a message on every rank (see :func:`rebuild_exception`).
+            Without it, ``error`` is recorded as it is (its message should name the rank).
+
+        Notes
+        -----
+        Only the first failure is kept. Until it is agreed, the caller should not run user
+        code again on this rank (its inputs may be NaN), but must reach the next sum.
+        """
+        if self.failure is not None:
+            return
+        if what is not None:
+            classes, message = describe_exception(error)
+            text = f"{what} raised {type(error).__name__} on rank {self.comm.Get_rank()}: {message}"
+            failure = rebuild_exception(classes, text)
+            failure.__cause__ = error
+            error = failure
+        self.failure = error
+
+    def agree_failures(self, flags=()):
+        """Error path after a sum that is not finite: raise a recorded failure on every rank.
+
+        One more ``Allreduce`` (counted) sums an indicator of a recorded failure with the
+        caller's ``flags`` (for instance which stage produced NaN on this rank). If any rank
+        recorded a failure, the lowest such rank's error is raised on every rank
+        (:func:`raise_collectively`); otherwise the summed ``flags`` are returned.
+
+        Parameters
+        ----------
+        flags : array_like of float
+            Local values to sum in the same reduction.
+
+        Returns
+        -------
+        ndarray
+            The summed ``flags``, when no rank recorded a failure.
+        """
+        buf = np.array([1.0 if self.failure is not None else 0.0, *np.ravel(flags)])
+        allreduce_inplace(buf, self.comm)
+        self.count += 1
+        if buf[0]:
+            raise_collectively(self.failure, self.comm)
+        return buf[1:]
 
     def __repr__(self):
         return f"Reductions(count={self.count}, size={self.comm.Get_size()})"
@@ -663,9 +748,22 @@ def raise_collectively(error, comm=None):
     error : BaseException or None
         This rank's error.
     comm : mpi4py.MPI.Comm, optional
+
+    Notes
+    -----
+    The failing rank raises its own exception object. The others receive plain data only
+    (the module and name of each class of its MRO, and its message), never a pickle: an
+    exception whose class is defined in a function, or whose constructor takes other
+    arguments than a message (``UnicodeDecodeError``), cannot be pickled or rebuilt, and
+    a failed pickle on the failing rank used to leave the others waiting in the broadcast.
+    They raise :func:`rebuild_exception` of it: the same class when it is importable and
+    built from a message, else its nearest such base class (``RuntimeError`` for a direct
+    subclass of ``Exception``), with the original class named in the message.
     """
     comm = get_comm(comm)
     size = comm.Get_size()
+    if error is not None and not isinstance(error, BaseException):
+        error = RuntimeError(str(error))
     if size == 1:
         if error is not None:
             agreed(error)
@@ -676,16 +774,93 @@ def raise_collectively(error, comm=None):
     root = int(first[0])
     if root == size:
         return
-    payload = (type(error), str(error)) if comm.Get_rank() == root else None
-    exc_type, message = comm.bcast(payload, root=root)
+    payload = describe_exception(error) if comm.Get_rank() == root else None
+    classes, message = comm.bcast(payload, root=root)      # strings only: always picklable
     if comm.Get_rank() == root:
         agreed(error)
         raise error
-    if not (isinstance(exc_type, type) and issubclass(exc_type, Exception)):
-        exc_type = RuntimeError
-    exc = exc_type(f"{message} (raised on rank {root})")
+    if f"rank {root}" not in message:
+        message = f"{message} (raised on rank {root})"
+    exc = rebuild_exception(classes, message)
     agreed(exc)
     raise exc
+
+
+# Longest message sent to the other ranks (a repr of a huge array must not flood the job).
+_MESSAGE_LIMIT = 20000
+
+
+def describe_exception(error):
+    """``(classes, message)``: an exception as plain data (strings), to send to other ranks.
+
+    ``classes`` lists ``(module, qualified name)`` of each class of its MRO that derives
+    from ``Exception``, most derived first; ``message`` is ``str(error)`` (a placeholder if
+    that fails), shortened to 20000 characters.
+
+    Examples
+    --------
+    >>> describe_exception(KeyError("k"))
+    ([('builtins', 'KeyError'), ('builtins', 'LookupError'), ('builtins', 'Exception')], "'k'")
+    """
+    classes = [(c.__module__, c.__qualname__) for c in type(error).__mro__
+               if isinstance(c, type) and issubclass(c, Exception)]
+    try:
+        message = str(error)
+    except Exception:  # noqa: BLE001 - a broken __str__ must not stop the agreement
+        message = f"<{type(error).__name__} whose message cannot be printed>"
+    if len(message) > _MESSAGE_LIMIT:
+        message = message[:_MESSAGE_LIMIT] + " [...]"
+    return classes, message
+
+
+def _resolve(module, qualname):
+    """The class ``module.qualname`` if that module is already imported (nothing is imported)."""
+    obj = sys.modules.get(module)
+    for part in qualname.split("."):
+        if obj is None or part == "<locals>":
+            return None
+        obj = getattr(obj, part, None)
+    return obj if isinstance(obj, type) and issubclass(obj, Exception) else None
+
+
+def rebuild_exception(classes, message):
+    """An exception of the first class of ``classes`` that can be rebuilt from ``message``.
+
+    A class can be rebuilt when it is importable here (its module already imported, its
+    name reachable: not defined in a function) and ``cls(message)`` keeps the message as
+    its only argument. When the first class cannot, the message is prefixed with its name
+    and the next class of the MRO is tried; plain ``Exception`` becomes ``RuntimeError``.
+
+    Parameters
+    ----------
+    classes : list of (str, str)
+        ``(module, qualified name)``, most derived first (:func:`describe_exception`).
+    message : str
+
+    Examples
+    --------
+    >>> rebuild_exception([("builtins", "ValueError")], "bad")
+    ValueError('bad')
+    >>> rebuild_exception([("nowhere", "Custom"), ("builtins", "ValueError")], "bad")
+    ValueError('Custom: bad')
+    >>> rebuild_exception([("builtins", "UnicodeDecodeError"), ("builtins", "UnicodeError")], "bad")
+    UnicodeError('UnicodeDecodeError: bad')
+    """
+    name = classes[0][1].rsplit(".", 1)[-1] if classes else "Exception"
+    for i, (module, qualname) in enumerate(classes):
+        cls = _resolve(module, qualname)
+        if cls is None:
+            continue
+        text = message if i == 0 else f"{name}: {message}"
+        if cls is Exception:
+            return RuntimeError(text)
+        try:
+            exc = cls(text)
+        except Exception:  # noqa: BLE001 - any constructor may fail: try the base class
+            continue
+        if exc.args == (text,):
+            return exc
+    return RuntimeError(f"{name}: {message}")
 
 
 def agreed(exc):

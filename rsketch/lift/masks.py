@@ -243,13 +243,14 @@ def mask_from_factors(U_local, s, Vt, k, largest=True, *, row_offset=0, comm=Non
     return merge_over_ranks(*top, k, bool(largest), comm)[1]
 
 
-def validated_matrix(W_local, comm, name):
+def validated_matrix(W_local, comm, name, agree=None):
     """A real, finite, row-distributed 2-D matrix: ``(W, layout)``, errors agreed.
 
-    :func:`rsketch.validation.check_tall` (one small allgather) plus LIFT's rules: 2-D,
-    real (float32 or float64), at least one column.
+    :func:`rsketch.validation.check_tall` (one small allgather, which also compares the
+    replicated arguments ``agree`` across ranks) plus LIFT's rules: 2-D, real (float32 or
+    float64), at least one column.
     """
-    X, layout, vector, out_dtype = check_tall(W_local, comm, name, finite=True, min_rows=1)
+    X, layout, vector, out_dtype = check_tall(W_local, comm, name, finite=True, min_rows=1, agree=agree)
     if vector:  # check_tall has agreed on the dimension, the dtype kind and the columns
         raise agreed(ValueError(f"{name} must be a 2-D matrix, got 1-D"))
     if np.dtype(out_dtype).kind == "c":
@@ -281,7 +282,9 @@ def principal_indices(W_local, rank, *, k=None, density=None, lora_rank=None, la
     (1200, True)
     """
     comm = get_comm(comm)
-    W, layout = validated_matrix(W_local, comm, "W")
+    W, layout = validated_matrix(W_local, comm, "W", agree={
+        "rank": rank, "k": k, "density": density, "lora_rank": lora_rank, "largest": largest,
+        "method": method, "oversample": oversample, "power_iters": power_iters, "seed": seed})
     with replicated():
         kk = resolve_k((layout.n, W.shape[1]), k=k, density=density, lora_rank=lora_rank)
         check_choice(method, "method", METHODS)

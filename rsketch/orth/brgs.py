@@ -85,7 +85,8 @@ def brgs(W_local, block_size, sketch=None, comm=None, *, intra="rcholqr", work_d
     (True, True)
     """
     comm = get_comm(comm)
-    W, layout, out_dtype = check_tall_matrix(W_local, comm, "W_local")
+    W, layout, out_dtype = check_tall_matrix(W_local, comm, "W_local", agree={
+        "block_size": block_size, "sketch": sketch, "intra": intra, "work_dtype": work_dtype})
     m = W.shape[1]
     with replicated():
         block_size = check_int(block_size, "block_size", minimum=1)

@@ -82,7 +82,8 @@ def cqrrpt(A_local, sketch=None, comm=None, *, rtol=None):
     (5, True)
     """
     comm = get_comm(comm)
-    A, layout, out_dtype = check_tall_matrix(A_local, comm, "A_local", tall=False)
+    A, layout, out_dtype = check_tall_matrix(A_local, comm, "A_local", tall=False,
+                                             agree={"sketch": sketch, "rtol": rtol})
     d = A.shape[1]
     if sketch is None:
         sketch = default_sketch(d, CQRRPT_SKETCH_FACTOR, minimum=d + 4)

@@ -126,13 +126,16 @@ def rcholqr(X_local, sketch=None, comm=None, *, reorth=False, pivoting=False, va
     3
     """
     comm = get_comm(comm)
+    # first: the options are compared across ranks there, before they are checked
+    X, layout, out_dtype = check_tall_matrix(X_local, comm, tall=not pivoting, agree={
+        "sketch": sketch, "reorth": reorth, "pivoting": pivoting, "variant": variant, "reduced": reduced,
+        "work_dtype": work_dtype, "rtol": rtol})
     with replicated():
         check_choice(variant, "variant", VARIANTS)
     if variant == "column" and pivoting:
         raise agreed(ValueError("variant='column' has no pivoting; use variant='direct' with pivoting=True"))
     if reduced and reorth:
         raise agreed(ValueError("reduced=True returns only the sketch of Q; reorth needs Q itself"))
-    X, layout, out_dtype = check_tall_matrix(X_local, comm, tall=not pivoting)
     d = X.shape[1]
     sketch = default_sketch(d, RCHOLQR_SKETCH_FACTOR) if sketch is None else check_sketch(sketch, d)
     wdt = check_work_dtype(work_dtype, out_dtype)

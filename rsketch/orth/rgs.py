@@ -174,7 +174,8 @@ def rgs(W_local, sketch=None, comm=None, *, work_dtype=None):
     (True, True)
     """
     comm = get_comm(comm)
-    W, layout, out_dtype = check_tall_matrix(W_local, comm, "W_local")
+    W, layout, out_dtype = check_tall_matrix(W_local, comm, "W_local",
+                                             agree={"sketch": sketch, "work_dtype": work_dtype})
     m = W.shape[1]
     sketch = default_sketch(m, RGS_SKETCH_FACTOR) if sketch is None else check_sketch(sketch, m)
     wdt = check_work_dtype(work_dtype, out_dtype)

@@ -71,12 +71,15 @@ class Sketch:
         Notes
         -----
         Communication: one tiny ``Allgather`` of each rank's shape and dtype (to agree on
-        the layout and on errors) and one ``Allreduce`` of the ``k × d`` result. NaN/Inf
+        the layout and on errors, and on the sketch itself: a kind, size or seed that
+        differs across ranks raises the same ``ValueError`` everywhere) and one
+        ``Allreduce`` of the ``k × d`` result. NaN/Inf
         in the data propagate into the reduced sketch, so they are detected after the
         reduction, identically on every rank, without an extra pass over the data.
         """
         comm = get_comm(comm)
-        X, layout, vector, out_dtype = check_tall(X_local, comm, "X_local")
+        X, layout, vector, out_dtype = check_tall(X_local, comm, "X_local", agree={"sketch": self},
+                                                  memory=(self._apply_bytes(X_local), f"{self!r} applied to X_local"))
         self._check_layout(layout)
         Z = self._partial(X, layout, out_dtype)
         allreduce_inplace(Z, comm)
@@ -204,6 +207,14 @@ class Sketch:
         >>> rs.SRHT(8).check_layout(rs.Layout(100, MPI.COMM_SELF))      # one rank: fine
         """
         self._check_layout(layout)
+
+    def _apply_bytes(self, X_local):
+        """An estimate of what :meth:`apply` allocates on this rank: the ``k × d`` sketch (also
+        complex) and a generated chunk of columns (``k`` per local row, a few MiB at most)."""
+        shape = np.shape(X_local)
+        d = shape[1] if len(shape) == 2 else 1
+        rows = shape[0] if shape else 0
+        return float(self.k) * (16.0 * d + 8.0 * min(rows, self._chunk_rows()))
 
     # -- hooks for the kinds -----------------------------------------------------------
 

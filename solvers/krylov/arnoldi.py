@@ -345,12 +345,15 @@ def rarnoldi(A, v0, m, sketch=None, basis_dtype=None, comm=None):
     >>> bool(np.allclose(A @ V[:, :10], V @ H))
     True
     """
+    ctx = setup(A, v0, None, None, comm, name="v0",
+                agree={"m": m, "sketch": sketch, "basis_dtype": basis_dtype})
     with replicated():
         m = check_int(m, "m", minimum=1)
         dt = check_work_dtype(basis_dtype, name="basis_dtype", real_only=True)
-    ctx = setup(A, v0, None, None, comm, name="v0")
-    bound = bind_sketch(sketch, m + 1, ctx.layout)
-    proc = RGSArnoldi(ctx, m, bound, basis_dtype_of(dt, ctx.dtype))
+    dt = basis_dtype_of(dt, ctx.dtype)
+    bound = bind_sketch(sketch, m + 1, ctx.layout,
+                        basis=(m + 1, dt.itemsize, 1, f"the Krylov basis of rarnoldi (m = {m}, sketch size {{k}})"))
+    proc = RGSArnoldi(ctx, m, bound, dt)
     proc.start(ctx.b)
     for i in range(m):
         if i:

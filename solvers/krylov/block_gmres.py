@@ -170,10 +170,11 @@ class BlockSketchedLeastSquares:
         self.C = np.zeros((m * p, p), dtype=sc)  # coefficients of Θ R₀ on the columns of the QR
         self.m = m
         self.j = 0
+        self.annihilated = False
 
     @property
     def breakdown(self):
-        return self.process.breakdown
+        return self.process.breakdown or self.annihilated
 
     def begin(self, V, extras):
         """Start from the columns of ``V``: their products and sketches come with the extras
@@ -186,6 +187,8 @@ class BlockSketchedLeastSquares:
         self.res = theta.copy()
         self.pqr.reset()
         self.nc = self.j = 0                        # columns of the QR; blocks consumed
+        self.annihilated = False
+        self.pmax = 0.0                             # largest column of Θ A V so far
         return ext
 
     def advance(self):
@@ -198,7 +201,14 @@ class BlockSketchedLeastSquares:
                 return None
         t0 = time.perf_counter()
         lo, hi = self.nc, proc.pcols
+        self.pmax = max(self.pmax, float(np.linalg.norm(proc.P[:, lo:hi], axis=0).max()))
         self.pqr.add(proc.P[:, lo:hi])
+        if np.abs(np.diag(self.pqr.T)[lo:hi]).min() <= proc.tiny * self.pmax:
+            # A maps a direction of the block to zero, or into the span of the earlier
+            # images: the least-squares problem cannot use the block (the cycle ends before it)
+            self.annihilated = True
+            proc.ctx.times["orthogonalization"] += time.perf_counter() - t0
+            return None
         Ub = self.pqr.U[:, lo:hi]
         C = self.C[lo:hi, :self.res.shape[1]]
         C[...] = ct(Ub) @ self.res
@@ -306,7 +316,9 @@ def block_rgmres(A, B, X0=None, *, rtol=1e-8, atol=0.0, restart=20, maxiter=None
     >>> res.x.shape, res.converged
     ((1024, 2), True)
     """
-    ctx = setup(A, B, X0, M, comm, columns=True, name="B")
+    ctx = setup(A, B, X0, M, comm, columns=True, name="B", agree={
+        "rtol": rtol, "atol": atol, "restart": restart, "maxiter": maxiter, "side": side,
+        "sketch": sketch, "basis_dtype": basis_dtype, "norm": norm})
     p = ctx.b.shape[1]
     m, maxiter, rtol, atol, side, dt = restart_options(restart, maxiter, rtol, atol, side,
                                                      basis_dtype, ctx.layout.n, ctx.dtype)
@@ -314,7 +326,9 @@ def block_rgmres(A, B, X0=None, *, rtol=1e-8, atol=0.0, restart=20, maxiter=None
     m = min(m, max(ctx.layout.n // max(p, 1), 1))
     if sketch is None:
         sketch = default_sketch((m + 1) * p)
-    bound = bind_sketch(sketch, (m + 1) * p, ctx.layout)
+    bound = bind_sketch(sketch, (m + 1) * p, ctx.layout, basis=(
+        (m + 1) * p, dt.itemsize, p,
+        f"the block Krylov basis of block_rgmres (restart {m}, {p} right-hand sides, sketch size {{k}})"))
     cycle = BlockSketchedLeastSquares(ctx, m, p, bound, dt, ctx.operator(side))
     return restarted_solve(ctx, cycle, rtol=rtol, atol=atol, maxiter=maxiter, side=side,
                            callback=callback, method="block_rgmres", floor=stall_floor(dt),

@@ -12,12 +12,12 @@ import numpy as np
 from scipy.linalg import solve_triangular
 
 from rsketch.arguments import check_choice
-from rsketch.validation import replicated
+from rsketch.validation import check_memory, replicated
 
 from .basis import combine_rows
 from .context import setup
 from .cycle import one_column
-from .options import breakdown_tolerance, check_norm, restart_options, stall_floor
+from .options import breakdown_tolerance, check_norm, krylov_memory, restart_options, stall_floor
 from .restart import restarted_solve
 
 __all__ = ["gmres", "ORTHO", "ClassicalCycle"]
@@ -65,7 +65,7 @@ class ClassicalCycle:
         self.csc, self.snc = (np.zeros(m, dtype=sc), np.zeros(m, dtype=sc)) if self.complex \
             else (self.cs, self.sn)
         self.j = 0
-        self.breakdown = False
+        self.breakdown = self.annihilated = False
         self.tiny = breakdown_tolerance(self.dtype)
 
     def _dots(self, j, w):
@@ -94,6 +94,8 @@ class ClassicalCycle:
         beta = float(np.sqrt(buf[0]))
         self.start_norm = np.array([beta])
         self.j = 0
+        self.annihilated = False
+        self.hmax = 0.0
         self.breakdown = beta == 0.0
         self.g[...] = 0.0
         self.g[0] = beta
@@ -133,17 +135,26 @@ class ClassicalCycle:
             ctx.nonfinite("the Arnoldi iteration")
         hn = float(np.sqrt(max(wn2.real, 0.0)))
         h[i] = hn
-        if hn <= self.tiny * float(np.linalg.norm(h[:i])):
-            self.breakdown = True          # happy breakdown: the estimate below is exact
+        self.hmax = max(self.hmax, float(np.linalg.norm(h)))      # ‖A v_l‖, largest so far
+        happy = hn <= self.tiny * float(np.linalg.norm(h[:i]))
+        if happy:
             h[i] = 0.0
-        else:
-            self.V[i] = w / hn
         # Givens rotations: previous ones on the new column, then a new one
         for l in range(j):
             t = self.csc[l] * h[l] + self.snc[l] * h[l + 1]
             h[l + 1] = -self.sn[l] * h[l] + self.cs[l] * h[l + 1]
             h[l] = t
         rho = float(np.hypot(abs(h[j]), abs(h[j + 1])))
+        if rho <= self.tiny * self.hmax:
+            # A v_j = 0, or in the span of A V_{j-1}: the operator annihilates the Krylov
+            # space (zero or singular); the least-squares problem cannot use v_j
+            self.breakdown = self.annihilated = True
+            ctx.times["orthogonalization"] += time.perf_counter() - t0 - (ctx.apply_time() - a0)
+            return None
+        if happy:
+            self.breakdown = True          # happy breakdown: the estimate below is exact
+        else:
+            self.V[i] = w / hn
         self.cs[j], self.sn[j] = (h[j] / rho, h[j + 1] / rho) if rho > 0 else (1.0, 0.0)
         if self.complex:
             self.csc[j], self.snc[j] = np.conj(self.cs[j]), np.conj(self.sn[j])
@@ -202,12 +213,16 @@ def gmres(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=Non
     >>> res.converged
     True
     """
+    ctx = setup(A, b, x0, M, comm, agree={
+        "rtol": rtol, "atol": atol, "restart": restart, "maxiter": maxiter, "side": side,
+        "ortho": ortho, "basis_dtype": basis_dtype, "norm": norm})
     with replicated():
         check_choice(ortho, "ortho", ORTHO)
-    ctx = setup(A, b, x0, M, comm)
     m, maxiter, rtol, atol, side, dt = restart_options(restart, maxiter, rtol, atol, side,
                                                      basis_dtype, ctx.layout.n, ctx.dtype)
     norm = check_norm(norm, side)
+    check_memory(krylov_memory(ctx.layout.counts, m + 1, 0, dt.itemsize),
+                 f"the Krylov basis of gmres (restart {m})", nodes=ctx.layout.memory)
     cycle = ClassicalCycle(ctx, m, ortho, dt, ctx.operator(side))
     return restarted_solve(ctx, cycle, rtol=rtol, atol=atol, maxiter=maxiter, side=side,
                            callback=callback, method=f"gmres({ortho})", floor=stall_floor(dt),

@@ -34,8 +34,12 @@ Attributes the loop reads: ``m`` (largest ``j``), ``j`` (basis vectors, or block
 cycle's projected problem: its iterations, plus the vectors an augmented restart kept),
 ``start_norm`` (shape ``(p_a,)``: norms of the columns of ``V`` in the cycle's
 metric, the values of its estimates at the start), ``breakdown`` (the last candidate
-vector or block was in the span of the basis; after ``begin``: the start block's sketch
-vanished) and ``sketched`` (estimates are sketched norms; ``orthogonality()`` is a float).
+vector or block was in the span of the basis, or ``annihilated``; after ``begin``: the
+start block's sketch vanished), ``annihilated`` (the operator mapped the latest basis
+vector to zero, or into the span of the images of the earlier ones, to working precision:
+the projected problem cannot use it, so ``advance()`` returned ``None`` without counting
+it; with ``j = 0`` the cycle gives no correction at all) and ``sketched`` (estimates are
+sketched norms; ``orthogonality()`` is a float).
 
 Reductions, all through the context's counter: ``begin`` issues exactly one (the extras
 are fused into it). A randomized ``advance`` issues none on the first call of a cycle (the
@@ -78,6 +82,7 @@ class RGSCycle:
         self.arnoldi = RGSArnoldi(ctx, m, bound, basis_dtype)
         self.apply = apply
         self.m = m
+        self.annihilated = False
 
     @property
     def j(self):
@@ -85,7 +90,7 @@ class RGSCycle:
 
     @property
     def breakdown(self):
-        return self.arnoldi.breakdown
+        return self.arnoldi.breakdown or self.annihilated
 
     keep = 0     # vectors kept from the previous cycle (augmented restarts), see _correction()
 
@@ -98,6 +103,9 @@ class RGSCycle:
         self.used = self.keep
         nrm = float(np.linalg.norm(a.theta_start)) if a.theta_start is not None else 0.0
         self.start_norm = np.array([nrm])
+        self.annihilated = False
+        # largest ‖Θ A v_i‖ (‖Θ v_i‖ = 1) of the cycle: the scale of "zero" for a new column
+        self.pmax = float(np.linalg.norm(a.P[:, :self.keep], axis=0).max()) if self.keep else 0.0
         self._begin()
         return ext
 
@@ -110,9 +118,16 @@ class RGSCycle:
             if a.breakdown:
                 return None
         t0 = time.perf_counter()
-        est = self._add_column(self.used)
-        self.used += 1
+        nrm = float(np.linalg.norm(a.P[:, self.used]))
+        self.pmax = max(self.pmax, nrm)
+        # Θ A v = 0: the operator annihilates the new basis vector (a zero or singular
+        # operator); the projected problem would be singular
+        est = None if nrm <= a.tiny * self.pmax else self._add_column(self.used)
         a.ctx.times["orthogonalization"] += time.perf_counter() - t0
+        if est is None:
+            self.annihilated = True
+            return None
+        self.used += 1
         return np.array([est])
 
     def correction(self):
@@ -129,6 +144,8 @@ class RGSCycle:
         raise NotImplementedError
 
     def _add_column(self, i):  # pragma: no cover - abstract
+        """Add column ``i`` of ``ΘAV`` to the projected problem; the estimate, or ``None`` if
+        the column is (numerically) in the span of the earlier ones and cannot be used."""
         raise NotImplementedError
 
     def _coefficients(self):  # pragma: no cover - abstract

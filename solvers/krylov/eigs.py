@@ -115,7 +115,10 @@ def _shift_invert(A, sigma, ctx, comm):
         dtype = np.result_type(ctx.dtype, sigma)     # complex for a complex A or sigma
 
         def matvec(self, x):
-            return ctx.matvec(x) - sigma * x
+            # A itself, not ctx.matvec: a failure of A is then caught and agreed by the
+            # inner solve, which raises it on every rank (a wrong shape is reported by it too)
+            y = np.asarray(ctx.op.matvec(x))
+            return y - sigma * x if y.shape == x.shape else y
 
     shifted = _Shifted()
 
@@ -125,6 +128,14 @@ def _shift_invert(A, sigma, ctx, comm):
         return res.x
 
     return solve
+
+
+def _shift_dtype(sigma):
+    """complex128 for a shift with an imaginary part (the shifted operator is complex)."""
+    try:
+        return np.complex128 if sigma is not None and complex(sigma).imag else np.float64
+    except (TypeError, ValueError):      # not a number: reported by the argument checks
+        return np.float64
 
 
 def reigs(A, k, which="LM", sigma=None, m=None, *, tol=1e-8, maxiter=300, v0=None,
@@ -214,6 +225,13 @@ def reigs(A, k, which="LM", sigma=None, m=None, *, tol=1e-8, maxiter=300, v0=Non
     >>> res.converged, res.eigenvalues.shape
     (True, (4,))
     """
+    if v0 is None:      # the operator's layout; a bare matvec object needs v0 instead
+        lay = as_operator(A, comm).layout
+        v0 = rng.RandomStream(seed=0x5EED, purpose=77).gaussians(lay.start, lay.stop, 1)[:, 0]
+    # before the checks of the arguments: one that differs across ranks is reported as such
+    ctx = setup(A, v0, None, None, comm, name="v0", dtype=_shift_dtype(sigma), agree={
+        "k": k, "which": which, "sigma": sigma, "m": m, "tol": tol, "maxiter": maxiter,
+        "sketch": sketch, "basis_dtype": basis_dtype})
     with replicated():
         k = check_int(k, "k", minimum=1)
         which = check_choice(which, "which", WHICH)
@@ -221,7 +239,6 @@ def reigs(A, k, which="LM", sigma=None, m=None, *, tol=1e-8, maxiter=300, v0=Non
         tol = check_number(tol, "tol", minimum=0)
         maxiter = check_int(maxiter, "maxiter", minimum=1)
         dt = check_work_dtype(basis_dtype, name="basis_dtype", real_only=True)
-    scalar = np.float64
     if sigma is not None:
         try:
             sigma = complex(sigma)
@@ -229,21 +246,17 @@ def reigs(A, k, which="LM", sigma=None, m=None, *, tol=1e-8, maxiter=300, v0=Non
             raise agreed(TypeError(f"sigma must be a number, got {sigma!r}")) from None
         if not np.isfinite(sigma):
             raise agreed(ValueError(f"sigma must be finite, got {sigma!r}"))
-        if sigma.imag:          # a complex shift makes the shifted operator complex
-            scalar = np.complex128
-        else:
+        if not sigma.imag:
             sigma = sigma.real
-    if v0 is None:      # the operator's layout; a bare matvec object needs v0 instead
-        lay = as_operator(A, comm).layout
-        v0 = rng.RandomStream(seed=0x5EED, purpose=77).gaussians(lay.start, lay.stop, 1)[:, 0]
-    ctx = setup(A, v0, None, None, comm, name="v0", dtype=scalar)
     dt = basis_dtype_of(dt, ctx.dtype)
     cplx = ctx.dtype.kind == "c"
     n = ctx.layout.n
     m = min(m, n)
     if not k < m:
         raise agreed(ValueError(f"need k < m <= n; got k = {k}, m = {m}, n = {n}"))
-    bound = bind_sketch(sketch, m + 1, ctx.layout)
+    # the basis, and its restart copy (V Z_p: up to m - 1 vectors)
+    bound = bind_sketch(sketch, m + 1, ctx.layout,
+                        basis=(2 * m + 1, dt.itemsize, 1, f"the Krylov basis of reigs (m = {m}, sketch size {{k}})"))
     apply = ctx.matvec if sigma is None else _shift_invert(A, sigma, ctx, comm)
     proc = RGSArnoldi(ctx, m, bound, dt)
     proc.start(ctx.b)

@@ -205,4 +205,6 @@ class RGMRES:
             return R.CONVERGED_ATOL if res.residual_norm < atol else R.CONVERGED_RTOL
         if res.reason == "maxiter":
             return R.DIVERGED_MAX_IT
+        if res.reason == "diverged":
+            return R.DIVERGED_DTOL
         return R.DIVERGED_BREAKDOWN

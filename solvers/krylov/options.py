@@ -13,7 +13,7 @@ from rsketch.mpi import agreed
 from rsketch.validation import check_work_dtype, replicated
 
 __all__ = ["DEFAULT_MAXITER", "STABILITY_WARNING", "restart_options", "basis_dtype_of", "check_norm", "stall_floor",
-           "breakdown_tolerance", "check_deflation", "SIDES", "NORMS"]
+           "breakdown_tolerance", "check_deflation", "krylov_memory", "SIDES", "NORMS"]
 
 # The sketched orthogonality above which a cycle is reported as having lost stability.
 STABILITY_WARNING = 1e-2
@@ -87,3 +87,31 @@ def check_deflation(p, m):
     if p and p >= m - 1:
         raise agreed(ValueError(f"deflate must be below restart - 1 = {m - 1}, got {p}"))
     return p
+
+
+def krylov_memory(counts, vectors, k, itemsize, columns=1):
+    """Bytes a Krylov solve allocates on each rank (an estimate, for :func:`rsketch.validation.check_memory`).
+
+    Parameters
+    ----------
+    counts : array_like of int
+        Local rows of every rank (``layout.counts``).
+    vectors : int
+        Basis vectors stored (``(restart + 1) p``).
+    k : int
+        Sketch rows (0 for the classical solvers).
+    itemsize : int
+        Bytes per entry of the basis (8, or 4 for a float32 basis).
+    columns : int
+        Right-hand sides.
+
+    Returns
+    -------
+    ndarray of float, shape (size,)
+        The basis, the replicated sketched matrices and their QR factors (about six
+        ``k × vectors`` arrays), the small ``vectors × vectors`` factors, and about eight
+        work vectors (``x``, ``b``, residuals, the best iterate, ...) per right-hand side.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    small = 48.0 * k * vectors + 24.0 * vectors * vectors
+    return counts * (vectors * itemsize + 64.0 * columns) + small

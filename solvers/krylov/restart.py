@@ -24,7 +24,7 @@ from .options import STABILITY_WARNING, check_norm, restart_options, stall_floor
 from .result import KrylovResult
 from .sketching import bind_sketch
 
-__all__ = ["restarted_solve", "solve_with_cycle"]
+__all__ = ["restarted_solve", "solve_with_cycle", "DIVERGENCE"]
 
 # Stall test of low-precision cycles: less than 20 % decrease over 5 iterations.
 _STALL_WINDOW = 5
@@ -32,6 +32,10 @@ _STALL_RATIO = 0.8
 # A cycle whose estimate met the tolerance but which reduced the true residual by less
 # than this fraction has stagnated.
 _STAGNATION = 1e-3
+# A true residual above this multiple of the residual of x0 ends the solve: the iteration
+# diverged (PETSc's default divergence tolerance, -ksp_divtol 1e5). FOM iterates need not be
+# bounded; a minimal-residual method gets there only through rounding on a singular system.
+DIVERGENCE = 1e5
 
 
 def restarted_solve(ctx, cycle, *, rtol, atol, maxiter, side, callback, method, floor=0.0,
@@ -111,6 +115,14 @@ def restarted_solve(ctx, cycle, *, rtol, atol, maxiter, side, callback, method, 
     0.1 % over a cycle whose estimate met the tolerance, the attainable accuracy of this
     setting is reached: reason ``"stagnation"`` and a warning.
 
+    **Best iterate.** The true residuals of all restarts are known, so the iterate returned
+    for each column is the best one seen (in the tested norm), not necessarily the last:
+    FOM iterates, and GMRES iterates on a singular system (through rounding in a nearly
+    singular projected problem), can be worse than earlier ones, even than ``x0``. It costs
+    a copy of ``x`` at each restart that improves it, and no communication; a warning says
+    when an earlier iterate is returned. A true residual above ``DIVERGENCE`` (1e5) times
+    that of ``x0`` ends the solve: reason ``"diverged"`` and a warning.
+
     **Counters.** ``reductions`` counts every reduction through ``ctx``: for the
     randomized cycles one per iteration (however many columns), plus ``residual_checks``,
     plus the validation of ``b`` (and ``x0``). ``sketch_orthogonality`` is the largest
@@ -143,6 +155,10 @@ class _Restarts:
         self.orth = 0.0 if cycle.sketched else None
         self.R = ctx.residuals(self.active)
         self.Z = None
+        # the best iterate seen per column (see Notes): x itself, its norm, its iteration
+        self.best_x = np.array(ctx.columns(ctx.x), copy=True)
+        self.best = np.full(p, np.inf)
+        self.best_its = np.zeros(p, dtype=np.int64)
         # With the preconditioned norm, the tested vectors are M⁻¹r, which a left cycle
         # starts from anyway (no extra product), and the reference is ‖M⁻¹b‖: free when
         # x0 = 0 (M⁻¹b is then the first start block).
@@ -185,15 +201,45 @@ class _Restarts:
         if first:
             self.set_tolerances(np.sqrt(ext[len(act):]))
         self.true_hist.append((self.its, self.rnorm.copy()))
+        diverged = self.track(act)
         if first and self.zero.all():
             return "zero rhs"
         if (self.rnorm <= self.tol).all():
             return "converged"
+        if diverged:
+            return "diverged"
         if self.its >= self.maxiter:
             return "maxiter"
         if cycle.breakdown:       # the residuals' sketch vanished although r != 0
             return "breakdown"
         return None
+
+    def track(self, act):
+        """Keep the current iterate of the columns ``act`` whose new true norm is the best so far.
+
+        Returns True if a column diverged (its norm above ``DIVERGENCE`` times that of ``x0``).
+        """
+        better = act[self.rnorm[act] < self.best[act]]
+        if better.size:
+            X = self.ctx.columns(self.ctx.x)
+            self.best_x[:, better] = X[:, better]
+            self.best[better] = self.rnorm[better]
+            self.best_its[better] = self.its
+        return bool((self.rnorm[act] > DIVERGENCE * self.hist[0][act]).any())
+
+    def restore_best(self):
+        """Columns whose last iterate is worse than their best: the best, and a warning each."""
+        worse = np.flatnonzero(self.rnorm > self.best)
+        notes = []
+        X = self.ctx.columns(self.ctx.x)
+        for c in worse:
+            col = "" if self.single else f"column {c}: "
+            notes.append(f"{col}the last iterate (iteration {self.its}) has residual norm "
+                         f"{self.rnorm[c]:.3e}, more than the iterate of iteration {self.best_its[c]} "
+                         f"({self.best[c]:.3e}): that best iterate is returned")
+            X[:, c] = self.best_x[:, c]
+            self.rnorm[c] = self.best[c]
+        return notes
 
     def reference(self, V):
         """The columns whose norms make the relative tolerances: ``b``, or ``M⁻¹b``."""
@@ -244,8 +290,8 @@ class _Restarts:
         row = self.rnorm.copy()
         row[self.active[upd]] = est[upd]
         self.hist.append(row)
-        if self.callback is not None:
-            self.callback(float(row[0]) if self.single else row)
+        if self.callback is not None:     # a failure rides in the next reduction (Context.call)
+            self.ctx.call(self.callback, float(row[0]) if self.single else row, what="the callback")
 
     def update(self, upd):
         """``x += correction`` for the updated columns, which stay active; their new residuals."""
@@ -271,8 +317,11 @@ class _Restarts:
         start = self.rnorm[act]                       # at the start of this cycle (a copy)
         checked = self.rnorm[act] = np.sqrt(nr)
         self.true_hist.append((self.its, self.rnorm.copy()))
+        diverged = self.track(act)
         if (self.rnorm <= self.tol).all():
             return "converged"
+        if diverged:
+            return "diverged"
         if self.its >= self.maxiter:
             return "maxiter"
         unmet = checked > self.tol[act]
@@ -287,11 +336,20 @@ class _Restarts:
 
     def result(self, reason, method):
         warnings = []
+        if reason == "diverged":
+            warnings.append(f"the iteration diverged: a true residual norm reached more than "
+                            f"{DIVERGENCE:.0e} times that of x0 ({self.hist[0].max():.3e})")
+        warnings += self.restore_best()
         if self.orth is not None and self.orth > STABILITY_WARNING:
             warnings.append(f"loss of stability: ||I - (ΘV)ᵀ(ΘV)|| reached {self.orth:.2e}")
         if reason == "stagnation":
             warnings.append("the true residual stopped decreasing although the estimate met "
                             "the tolerance (attainable accuracy reached)")
+        if reason == "breakdown" and getattr(self.cycle, "annihilated", False):
+            warnings.append("breakdown: the operator annihilates the Krylov space of the residual "
+                            "(A M⁻¹ maps it to zero, or into the span of earlier products, to "
+                            "working precision): A or M is singular there (a zero operator, or a "
+                            "residual in its null space); no correction is possible")
         hist, rnorm, true_hist = np.array(self.hist), self.rnorm.copy(), self.true_hist
         if self.single:       # one right-hand side: scalars, as a vector solver returns
             hist, rnorm = hist[:, 0], float(rnorm[0])
@@ -314,13 +372,20 @@ def _sqnorms(T):
 
 
 def solve_with_cycle(cycle_class, method, A, b, x0, rtol, atol, restart, maxiter, M, side,
-                     sketch, basis_dtype, callback, comm, norm="true", **cycle_options):
-    """Validate, bind the sketch and run the restart loop with an :class:`RGSCycle` subclass."""
-    ctx = setup(A, b, x0, M, comm)
+                     sketch, basis_dtype, callback, comm, norm="true", agree=None, **cycle_options):
+    """Validate, bind the sketch and run the restart loop with an :class:`RGSCycle` subclass.
+
+    ``agree``: more replicated arguments of the solver to check across ranks (the common
+    ones are checked anyway, see :func:`.context.setup`).
+    """
+    ctx = setup(A, b, x0, M, comm, agree={
+        "rtol": rtol, "atol": atol, "restart": restart, "maxiter": maxiter, "side": side,
+        "sketch": sketch, "basis_dtype": basis_dtype, "norm": norm, **(agree or {})})
     m, maxiter, rtol, atol, side, dt = restart_options(restart, maxiter, rtol, atol, side,
                                                      basis_dtype, ctx.layout.n, ctx.dtype)
     norm = check_norm(norm, side)
-    bound = bind_sketch(sketch, m + 1, ctx.layout)
+    bound = bind_sketch(sketch, m + 1, ctx.layout,
+                        basis=(m + 1, dt.itemsize, 1, f"the Krylov basis of {method} (restart {m}, sketch size {{k}})"))
     if "deflate" in cycle_options:        # rgmres: resolved against the clipped restart length
         cycle_options["deflate"] = cycle_options["deflate"](m)
     cycle = cycle_class(ctx, m, bound, dt, ctx.operator(side), **cycle_options)

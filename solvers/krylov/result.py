@@ -30,10 +30,14 @@ class KrylovResult:
     reductions : int
         Global collectives (``Allreduce``/``Allgather``) issued, input validation included.
     reason : str
-        ``"converged"``, ``"zero rhs"``, ``"maxiter"``, ``"breakdown"`` or ``"stagnation"``.
+        ``"converged"``, ``"zero rhs"``, ``"maxiter"``, ``"breakdown"`` (the operator
+        annihilates the Krylov space of the residual: ``warnings`` says so),
+        ``"stagnation"`` or ``"diverged"`` (a true residual above 1e5 times that of ``x0``).
     residual_norm : float or ndarray
         Final true residual norm ``‖b − A x‖`` (float64, also for a complex system), per
-        column for several.
+        column for several. ``x`` is the best iterate seen: when the last one was worse than
+        an earlier one (FOM, or rounding on a singular system), the earlier one is returned
+        and ``warnings`` says so.
     true_residual_norms : list of (int, float)
         ``(iteration, ‖b − A x‖)`` at every restart where the true residual was computed.
     timings : dict

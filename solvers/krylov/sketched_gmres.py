@@ -59,6 +59,10 @@ class SketchedLeastSquares(RGSCycle):
     def _add_column(self, i):
         p = self.arnoldi.P[:, i]
         self.pqr.add(p)
+        if self.pqr.T[i, i] <= self.arnoldi.tiny * self.pmax:
+            # Θ A v_i lies in the span of the earlier columns: A is singular on the Krylov
+            # space and the least-squares problem cannot use v_i (the cycle ends before it)
+            return None
         u = self.pqr.U[:, i]
         self.c[i] = (u.conj() if self.complex else u) @ self.res
         self.res -= self.c[i] * u
@@ -248,7 +252,7 @@ def rgmres(A, b, x0=None, *, rtol=1e-8, atol=0.0, restart=50, maxiter=None, M=No
 
     return solve_with_cycle(SketchedLeastSquares, "rgmres", A, b, x0, rtol, atol, restart,
                             maxiter, M, side, sketch, basis_dtype, callback, comm, norm,
-                            deflate=deflation)
+                            agree={"deflate": deflate}, deflate=deflation)
 
 
 # Deflated restarts by default: keep round(0.2 m) harmonic Ritz vectors for restarts m >= 20.

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from rsketch.mpi import agreed
 from rsketch.sketch import default_sketch as rule
+from rsketch.validation import check_memory
+
+from .options import krylov_memory
 
 __all__ = ["bind_sketch", "default_sketch", "SKETCH_FACTOR", "SKETCH_MINIMUM", "SKETCH_NNZ"]
 
@@ -37,13 +40,25 @@ def default_sketch(dim, seed=0):
     return rule(int(dim), SKETCH_FACTOR, minimum=SKETCH_MINIMUM, nnz=SKETCH_NNZ, seed=seed)
 
 
-def bind_sketch(sketch, dim, layout):
-    """The solver's sketch bound to ``layout``; checks it can embed ``dim`` dimensions."""
+def bind_sketch(sketch, dim, layout, *, basis=None):
+    """The solver's sketch bound to ``layout``; checks it can embed ``dim`` dimensions.
+
+    ``basis = (vectors, itemsize, columns, what)`` describes the solver's basis (``what``
+    may name the sketch size as ``{k}``): before
+    anything is allocated (the binding's work arrays grow with ``k``), the memory of the
+    whole solve (:func:`.options.krylov_memory`) is compared with what every rank has
+    (``layout.memory``, gathered by the validation of ``b``: no communication), and an
+    absurd basis or sketch size is refused with the same ``MemoryError`` on every rank.
+    """
     sk = default_sketch(dim) if sketch is None else sketch
-    bound = sk.bind(layout) if hasattr(sk, "bind") else None
-    if bound is None:
+    if not hasattr(sk, "bind"):
         raise agreed(TypeError(f"sketch must be an rsketch sketch (e.g. rs.SparseSign(k)), "
                                f"got {type(sketch).__name__}"))
+    if basis is not None and getattr(layout, "memory", None) is not None:
+        vectors, itemsize, columns, what = basis
+        check_memory(krylov_memory(layout.counts, vectors, sk.k, itemsize, columns),
+                     what.format(k=sk.k), nodes=layout.memory)
+    bound = sk.bind(layout)
     if bound.k < dim:
         raise agreed(ValueError(
             f"sketch size k = {bound.k} is smaller than the basis size {dim}: the sketched basis "

@@ -253,19 +253,23 @@ class DistCSR:
                     f"split as {self.layout.counts.tolist()}"))
         n_local = self.layout.local_size
         if x.ndim not in (1, 2) or x.shape[0] != n_local:
-            dtype = x.dtype if x.dtype.kind in "fc" else np.float64   # what the neighbours expect
+            dtype = np.complex128 if x.dtype.kind == "c" else np.float64   # what the neighbours expect
             poison = np.full((n_local,) + x.shape[1:2], np.nan, dtype=dtype)
             handle = self.halo.start(poison)
-            self.halo.finish(handle)
-            self.halo.release(handle)
+            try:
+                self.halo.finish(handle)
+            finally:
+                self.halo.release(handle)
             raise ValueError(f"x_local has shape {x.shape}; this rank owns {n_local} rows "
                              f"(rank {self.layout.rank})")
-        handle = self.halo.start(x)
-        y = self.diag_block @ x                    # overlaps with the messages in flight
-        ghost = self.halo.finish(handle)
-        if ghost.size:
-            y[self._ghost_rows] += self._ghost_rows_block @ ghost
-        self.halo.release(handle)
+        handle = self.halo.start(x)    # ghosts travel as float64 (complex128): halo.wire_dtype
+        try:
+            y = self.diag_block @ x                # overlaps with the messages in flight
+            ghost = self.halo.finish(handle)
+            if ghost.size:
+                y[self._ghost_rows] += self._ghost_rows_block @ ghost
+        finally:
+            self.halo.release(handle)
         return y
 
     def __matmul__(self, x_local):
