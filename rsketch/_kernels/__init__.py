@@ -7,7 +7,7 @@ multi-rank runs find them in the on-disk cache instead of compiling on every ran
 
 import numpy as np
 
-from .compact_sign import compact_code_pair, compact_code_pair_complex, compact_code_rows, compact_code_vector
+from .compact_sign import compact_code_pair, compact_code_rows, compact_code_vector
 from .hadamard import fwht, hadamard_entries, hadamard_sample, parity
 from .random import box_muller
 from .sampling import floyd_sample, sparse_sign_apply, sparse_sign_columns, sparse_sign_words
@@ -15,7 +15,6 @@ from .small_qr import cgs2_append, triangular_lstsq
 
 __all__ = [
     "compact_code_pair",
-    "compact_code_pair_complex",
     "compact_code_rows",
     "compact_code_vector",
     "fwht",
@@ -54,8 +53,8 @@ def warm_up():
         compact_code_rows(np.zeros((1, 1), dt), p32, np.zeros((1, 1)))
     # complex systems: complex64/complex128 basis vectors with complex128 images
     for dt in (np.complex64, np.complex128):
-        compact_code_pair_complex(np.zeros(1, dt), np.zeros(1, np.complex128), p32,
-                                  np.zeros(4, np.complex128), np.zeros((1, 2), np.complex128))
+        compact_code_pair(np.zeros(1, dt), np.zeros(1, np.complex128), p32,
+                          np.zeros(4, np.complex128), np.zeros((1, 2), np.complex128))
         compact_code_rows(np.zeros((1, 1), dt), p32, np.zeros((1, 1), np.complex128))
     # Sketch.bind(...).partial of the QR drivers: one column, or the (d, n) transposed
     # (Fortran-ordered) view of a C-ordered block

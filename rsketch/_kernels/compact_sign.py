@@ -23,9 +23,11 @@ from numba import njit
 def compact_code_pair(x, y, code, work, out):
     """``out[r, 0] = Σ ±x[i]``, ``out[r, 1] = Σ ±y[i]`` over the nonzeros ``code[i, t] = 2 r + (sign < 0)``.
 
-    ``x`` (float32 or float64) and ``y`` (float64) are summed in float64. ``work`` is a
-    C-contiguous float64 array of ``4k`` entries (overwritten); ``out`` has shape ``(k, 2)``
-    and is overwritten.
+    Summed in ``work``'s dtype: ``x`` float32 or float64 and ``y`` float64 with a float64
+    ``work``; for complex vectors (``x`` complex64 or complex128, ``y`` complex128) a
+    complex128 ``work``: ``Θ`` is real, so summing complex entries sums the real and
+    imaginary parts apart, in the order two real sketches would. ``work`` is C-contiguous,
+    ``4k`` entries (overwritten); ``out`` has shape ``(k, 2)`` and is overwritten.
     """
     m = x.shape[0]
     nnz = code.shape[1]
@@ -33,10 +35,11 @@ def compact_code_pair(x, y, code, work, out):
     o = work.ravel()
     for s in range(4 * k):
         o[s] = 0.0
+    zero = o[0]          # in work's dtype: float32 x is summed in float64, complex64 in complex128
     two = np.uint64(2)
     for i in range(m):
-        a = np.float64(x[i])
-        b = np.float64(y[i])
+        a = x[i] + zero
+        b = y[i] + zero
         for t in range(nnz):
             # unsigned: the index needs no negative-wraparound test
             s = np.uint64(code[i, t]) * two
@@ -46,34 +49,6 @@ def compact_code_pair(x, y, code, work, out):
         out[r, 0] = o[4 * r] - o[4 * r + 2]
         out[r, 1] = o[4 * r + 1] - o[4 * r + 3]
 
-
-@njit(cache=True)
-def compact_code_pair_complex(x, y, code, work, out):
-    """:func:`compact_code_pair` for complex vectors: ``x`` complex64 or complex128, ``y`` complex128.
-
-    ``Θ`` is real, so the sketch of a complex vector is ``Θ Re x + i Θ Im x``: summing
-    complex entries sums the real and imaginary parts apart, in the same order as two real
-    sketches would. ``work`` is a complex128 array of ``4k`` entries (overwritten); ``out``
-    is complex128 of shape ``(k, 2)`` (overwritten). complex64 entries are summed in
-    complex128.
-    """
-    m = x.shape[0]
-    nnz = code.shape[1]
-    k = out.shape[0]
-    o = work.ravel()
-    for s in range(4 * k):
-        o[s] = 0.0
-    two = np.uint64(2)
-    for i in range(m):
-        a = np.complex128(x[i])
-        b = y[i]
-        for t in range(nnz):
-            s = np.uint64(code[i, t]) * two
-            o[s] += a
-            o[s + np.uint64(1)] += b
-    for r in range(k):
-        out[r, 0] = o[4 * r] - o[4 * r + 2]
-        out[r, 1] = o[4 * r + 1] - o[4 * r + 3]
 
 
 @njit(cache=True)

@@ -16,7 +16,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .._kernels import compact_code_pair, compact_code_pair_complex, compact_code_rows, compact_code_vector
+from .._kernels import compact_code_pair, compact_code_rows, compact_code_vector
 from ..mpi import Layout, agreed
 
 __all__ = ["BoundSketch", "LocalSketch"]
@@ -216,14 +216,14 @@ class BoundSketch:
         Notes
         -----
         ``Θ`` is real, so the sketch of a complex vector is ``Θ Re x + i Θ Im x``: the
-        complex kernel sums the real and imaginary parts apart, in the order of the real
-        kernel.
+        kernel, given a complex work array, sums the real and imaginary parts apart, in the
+        order of the real sums.
         """
         if self._code is not None:
             if out.dtype.kind == "c":
                 if self._cwork is None:
                     self._cwork = np.empty(4 * self.k, dtype=np.complex128)
-                compact_code_pair_complex(x, y, self._code, self._cwork, out)
+                compact_code_pair(x, y, self._code, self._cwork, out)
             else:
                 compact_code_pair(x, y, self._code, self._work, out)
             out *= self._scale
