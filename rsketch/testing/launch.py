@@ -48,3 +48,37 @@ def run_mpi(nprocs, args, timeout=MPI_TIMEOUT, env=None):
         out = out.decode() if isinstance(out, bytes) else out
         raise MPITimeout(f"mpiexec -n {nprocs} {' '.join(args)} did not finish in {timeout} s "
                          f"(hang?)\n{out[-5000:]}") from None
+
+
+# Multi-rank case scripts report one line per case and rank, "CASE name | rank | outcome",
+# written unbuffered so that a rank that hangs later still shows what it did; a test puts
+# CASE_HELPERS in front of its script and reads the lines back with parse_cases.
+CASE_HELPERS = r'''
+import sys as _sys
+from mpi4py import MPI as _MPI
+
+
+def say(line):
+    _sys.stdout.write(line + "\n")
+    _sys.stdout.flush()
+
+
+def case(name, fn):
+    """Run ``fn()`` on this rank and report ``returned`` or the exception's type and message."""
+    rank = _MPI.COMM_WORLD.rank
+    try:
+        fn()
+        say(f"CASE {name} | {rank} | returned")
+    except Exception as exc:
+        say(f"CASE {name} | {rank} | {type(exc).__name__} | {exc}")
+'''
+
+
+def parse_cases(out):
+    """``{case name: {rank: outcome}}`` from the ``CASE`` lines of a run's output."""
+    cases = {}
+    for line in out.splitlines():
+        if line.startswith("CASE "):
+            name, rank, rest = line[5:].split(" | ", 2)
+            cases.setdefault(name, {})[int(rank)] = rest
+    return cases

@@ -8,11 +8,11 @@ same ``ValueError`` naming the argument. Each run has a timeout.
 
 import pytest
 
-from rsketch.testing.launch import run_mpi
+from rsketch.testing.launch import CASE_HELPERS, parse_cases, run_mpi
 
 pytestmark = pytest.mark.mpi
 
-SCRIPT = r"""
+SCRIPT = CASE_HELPERS + r"""
 import sys
 import numpy as np
 from mpi4py import MPI
@@ -23,19 +23,6 @@ comm = MPI.COMM_WORLD
 r = comm.rank
 A, b = make_problem("convdiff2d", 12, peclet=10.0, comm=comm)
 W = np.random.default_rng(r).standard_normal((40, 12))
-
-
-def say(line):
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-def case(name, fn):
-    try:
-        fn()
-        say(f"CASE {name} | {r} | returned")
-    except Exception as exc:
-        say(f"CASE {name} | {r} | {type(exc).__name__} | {exc}")
 
 
 def one(a, other):         # rank 1 passes `other`
@@ -63,18 +50,10 @@ case("equal values of other types", lambda: rgmres(A, b, rtol=one(1e-8, np.float
 """
 
 
-def _cases(out):
-    cases = {}
-    for line in out.splitlines():
-        if line.startswith("CASE "):
-            name, rank, rest = line[5:].split(" | ", 2)
-            cases.setdefault(name, {})[int(rank)] = rest
-    return cases
-
 
 def test_replicated_arguments_that_differ_raise_on_every_rank():
     res = run_mpi(3, ["-c", SCRIPT], timeout=120)
-    cases = _cases(res.stdout)
+    cases = parse_cases(res.stdout)
     assert res.returncode == 0, (res.stdout + res.stderr)[-5000:]
     assert len(cases) == 17, sorted(cases)
     for name, ranks in cases.items():

@@ -9,11 +9,11 @@ waited forever in the next collective.
 
 import pytest
 
-from rsketch.testing.launch import run_mpi
+from rsketch.testing.launch import CASE_HELPERS, parse_cases, run_mpi
 
 pytestmark = pytest.mark.mpi
 
-SCRIPT = r"""
+SCRIPT = CASE_HELPERS + r"""
 import sys
 import numpy as np
 from mpi4py import MPI
@@ -68,19 +68,6 @@ class Adapter:                           # as_operator() of a user type fails on
         return Operator(Diag(d).matvec, lay)
 
 
-def say(line):
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-def case(name, fn):
-    try:
-        fn()
-        say(f"CASE {name} | {comm.rank} | returned")
-    except Exception as exc:
-        say(f"CASE {name} | {comm.rank} | {type(exc).__name__} | {exc}")
-
-
 B = np.column_stack([b, b + 1])
 for how in ("raise", "size", "dtype"):
     case(f"rgmres A {how}", lambda: rgmres(Diag(d, 3, how), b, comm=comm, restart=5))
@@ -111,20 +98,12 @@ case("ok", lambda: rgmres(Diag(d), b, comm=comm))
 WHAT = {"A": "A", "M": "the preconditioner M", "callback": "the callback", "adapter": "A"}
 
 
-def _cases(out):
-    cases = {}
-    for line in out.splitlines():
-        if line.startswith("CASE "):
-            name, rank, rest = line[5:].split(" | ", 2)
-            cases.setdefault(name, {})[int(rank)] = rest
-    return cases
-
 
 def test_failure_on_one_rank_is_raised_on_every_rank():
     res = run_mpi(3, ["-c", SCRIPT], timeout=120)
     out = res.stdout
     assert res.returncode == 0, (out + res.stderr)[-6000:]
-    cases = _cases(out)
+    cases = parse_cases(out)
     assert len(cases) == 3 * 12 + 8, sorted(cases)
     for name, ranks in cases.items():
         assert sorted(ranks) == [0, 1, 2], (name, ranks)

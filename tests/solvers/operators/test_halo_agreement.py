@@ -10,11 +10,11 @@ rank they reach, never read as garbage. Each run has a timeout.
 
 import pytest
 
-from rsketch.testing.launch import run_mpi
+from rsketch.testing.launch import CASE_HELPERS, parse_cases, run_mpi
 
 pytestmark = pytest.mark.mpi
 
-SCRIPT = r"""
+SCRIPT = CASE_HELPERS + r"""
 import sys
 import numpy as np
 import scipy.sparse as sp
@@ -29,11 +29,6 @@ lay = D.layout
 x = np.arange(1.0, n + 1)
 X = np.column_stack([x, -x])
 mine = lay.local_slice()
-
-
-def say(line):
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
 
 
 def case(name, M, xl, ref, dtype):
@@ -61,18 +56,10 @@ case("after a mismatch", D, x[mine], A @ x, np.float64)
 """
 
 
-def _cases(out):
-    cases = {}
-    for line in out.splitlines():
-        if line.startswith("CASE "):
-            name, rank, rest = line[5:].split(" | ", 2)
-            cases.setdefault(name, {})[int(rank)] = rest
-    return cases
-
 
 def test_ghost_values_travel_in_one_agreed_dtype():
     res = run_mpi(3, ["-c", SCRIPT], timeout=60)
-    cases = _cases(res.stdout)
+    cases = parse_cases(res.stdout)
     assert res.returncode == 0, (res.stdout + res.stderr)[-5000:]
     assert len(cases) == 8, cases
     for name, ranks in cases.items():
