@@ -3,9 +3,9 @@
 import numpy as np
 from mpi4py import MPI
 
-from ..mpi import Layout
+from ..mpi import Layout, allgather_rows
 
-__all__ = ["local_rows", "assert_close_global"]
+__all__ = ["local_rows", "gathered", "assert_close_global"]
 
 
 def local_rows(X, comm, layout=None):
@@ -25,3 +25,8 @@ def assert_close_global(actual, desired, comm, rtol):
     comm.Allreduce(MPI.IN_PLACE, sq, op=MPI.SUM)
     err, ref = np.sqrt(sq)
     assert err <= rtol * ref, f"relative error {err / ref:.3e} > {rtol:.1e}"
+
+
+def gathered(x_local, comm):
+    """The global array of row-distributed ``x_local`` (rows in rank order), on every rank."""
+    return allgather_rows(np.ascontiguousarray(x_local), Layout.from_local(x_local.shape[0], comm))

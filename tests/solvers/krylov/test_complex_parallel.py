@@ -9,17 +9,11 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-import rsketch as rs
-from rsketch.mpi import allgather_rows
-from rsketch.testing.distributed import assert_close_global, local_rows
+from rsketch.testing.distributed import assert_close_global, gathered, local_rows
 from solvers import DistCSR, block_rgmres, gmres, rarnoldi, reigs, rfom, rgmres
 from tests.solvers.cases import complex_system, system
 
 SELF = MPI.COMM_SELF
-
-
-def gathered(x_local, comm):
-    return allgather_rows(np.ascontiguousarray(x_local), rs.Layout.from_local(x_local.shape[0], comm))
 
 
 @pytest.mark.parametrize("solver,kw", [

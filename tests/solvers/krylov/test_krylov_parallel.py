@@ -10,9 +10,8 @@ import pytest
 from mpi4py import MPI
 
 import rsketch as rs
-from rsketch.mpi import allgather_rows
 from rsketch.testing.counting import CountingComm
-from rsketch.testing.distributed import local_rows
+from rsketch.testing.distributed import gathered, local_rows
 from solvers import DistCSR, Jacobi, block_rgmres, gmres, rarnoldi, reigs, rfom, rgmres
 from tests.solvers.cases import system
 
@@ -22,10 +21,6 @@ SELF = MPI.COMM_SELF
 def distributed(name, n, comm, **params):
     A, b = system(name, n, **params)
     return A, b, DistCSR.from_global(A, comm), local_rows(b, comm)
-
-
-def gathered(x_local, comm):
-    return allgather_rows(np.ascontiguousarray(x_local), rs.Layout.from_local(x_local.shape[0], comm))
 
 
 @pytest.mark.parametrize("solver,kw", [
