@@ -56,6 +56,8 @@ class Purpose(enum.IntEnum):
         The test matrix of ``rsketch demo``.
     LIFT_RANDOM_MASK
         The random baseline mask of :func:`rsketch.lift.random_indices`.
+    MOR_SAMPLE
+        Parameter samples of ``solvers.mor.ParameterSpace.sample`` (training and test sets).
 
     Examples
     --------
@@ -72,6 +74,7 @@ class Purpose(enum.IntEnum):
      78  PRECOND_PROBE
      99  DEMO_MATRIX
     101  LIFT_RANDOM_MASK
+    120  MOR_SAMPLE
     """
 
     DATA = 0
@@ -85,6 +88,7 @@ class Purpose(enum.IntEnum):
     PRECOND_PROBE = 78
     DEMO_MATRIX = 99
     LIFT_RANDOM_MASK = 101
+    MOR_SAMPLE = 120
 
 
 # The sketch ingredients under their historical module-level names.
