@@ -30,15 +30,11 @@ from rsketch.mpi import agreed
 
 from ..krylov import gmres, rgmres
 from ..operators import BlockJacobi, DistCSR
+from .errors import SolveError
 
 __all__ = ["LinearSolver", "SolveError", "METHODS"]
 
 METHODS = ("auto", "direct", "rgmres", "gmres")
-
-
-class SolveError(RuntimeError):
-    """A full-order solve did not reach its tolerance (raised on every rank: the
-    convergence flag of a Krylov solve is replicated)."""
 
 
 class LinearSolver:
