@@ -68,6 +68,9 @@ class ParametricModel:
     solver : str, LinearSolver or callable, optional
         The full solve (see :mod:`solvers.mor.linsolve`); default ``LinearSolver("auto",
         rtol=1e-12)``.
+    coercivity_estimator : optional
+        A known lower bound of the stability constant (see
+        :class:`solvers.mor.ReducedModel`); the reductors use it when given none.
     name : str, optional
     dtype : numpy dtype, optional
         ``complex128`` for a model with complex coefficients and real terms; default: the
@@ -101,14 +104,15 @@ class ParametricModel:
     """
 
     def __init__(self, operators, coefficients=None, rhs=None, rhs_coefficients=None, *,
-                 parameter_space, product=None, outputs=None, solver=None, name="model",
-                 dtype=None, comm=None):
+                 parameter_space, product=None, outputs=None, solver=None,
+                 coercivity_estimator=None, name="model", dtype=None, comm=None):
         comm = get_comm(comm)
         with replicated():
             if not isinstance(parameter_space, ParameterSpace):
                 raise TypeError("parameter_space must be a solvers.mor.ParameterSpace, got "
                                 f"{type(parameter_space).__name__}")
         self.parameter_space = parameter_space
+        self.coercivity_estimator = coercivity_estimator
         self.name = str(name)
         self.comm = comm
         self.affine = not callable(operators) or hasattr(operators, "matvec")

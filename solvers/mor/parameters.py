@@ -82,8 +82,10 @@ class ParameterSpace:
             if r.shape != (dim, 2):
                 raise ValueError(f"ranges must be one (low, high) pair or {dim} of them, "
                                  f"got shape {r.shape}")
-            if not np.isfinite(r).all() or (r[:, 0] > r[:, 1]).any():
-                raise ValueError(f"ranges must be finite with low <= high, got {r.tolist()}")
+            # infinite bounds: a model whose domain is unknown (a pyMOR model carries none);
+            # it can be solved and reduced, but not sampled
+            if np.isnan(r).any() or (r[:, 0] > r[:, 1]).any():
+                raise ValueError(f"ranges must be (low, high) pairs with low <= high, got {r.tolist()}")
             if log and (r[:, 0] <= 0).any():
                 raise ValueError("a log-uniform parameter space needs positive bounds, "
                                  f"got {r.tolist()}")
@@ -122,6 +124,11 @@ class ParameterSpace:
             count = check_int(count, "count", minimum=1)
             method = check_choice("uniform" if method is None else method, "method", SAMPLERS)
         lo, hi = self.lower, self.upper
+        with replicated():
+            if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+                raise ValueError("this parameter space has infinite bounds and cannot be sampled: "
+                                 "build it with finite ranges (e.g. from_pymor(..., "
+                                 "parameter_ranges=(0.1, 1)))")
         if method == "loguniform" or (method in ("uniform", "lhs") and self.log):
             with replicated():
                 if (lo <= 0).any():
@@ -150,7 +157,9 @@ class ParameterSpace:
     def contains(self, mus):
         """Boolean mask: which rows of ``mus`` (shape ``(m, dim)`` or ``(dim,)``) are inside."""
         mus = np.atleast_2d(np.asarray(mus, dtype=np.float64))
-        slack = _BOX_SLACK * np.maximum(self.upper - self.lower, np.abs(self.upper))
+        with np.errstate(invalid="ignore"):
+            width = np.where(np.isfinite(self.upper - self.lower), self.upper - self.lower, 0.0)
+        slack = _BOX_SLACK * np.maximum(width, np.where(np.isfinite(self.upper), np.abs(self.upper), 0.0))
         return (np.isfinite(mus).all(axis=1)
                 & (mus >= self.lower - slack).all(axis=1)
                 & (mus <= self.upper + slack).all(axis=1))

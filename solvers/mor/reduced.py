@@ -35,7 +35,7 @@ from rsketch.io import atomic_write, json_default, write_on_root
 from rsketch.mpi import agreed, get_comm
 from rsketch.orth import BreakdownError
 
-from .coefficients import coefficient_from_json, evaluate
+from .coefficients import Coefficient, coefficient_from_json, evaluate
 from .parameters import ParameterSpace
 
 __all__ = ["ReducedModel", "ReducedSolution", "load_reduced_model", "FORMAT", "VERSION"]
@@ -80,23 +80,27 @@ def _coercivity_spec(c):
     """(callable or None, JSON spec) of a coercivity estimator."""
     if c is None:
         return None, None
+    if isinstance(c, (list, tuple)) and c and c[0] in ("const", "projection"):
+        c = coefficient_from_json(list(c))
     if isinstance(c, str):
         if c != "min":
-            raise ValueError(f"coercivity_estimator must be 'min', a positive number, a callable "
-                             f"or None, got {c!r}")
+            raise ValueError(f"coercivity_estimator must be 'min', a positive number, a "
+                             f"Projection, a callable or None, got {c!r}")
         return (lambda mu: float(np.min(mu))), "min"
     if isinstance(c, numbers.Real) and not isinstance(c, bool):
         if not c > 0:
             raise ValueError(f"a constant coercivity_estimator must be positive, got {c}")
         return (lambda mu: float(c)), float(c)
+    if isinstance(c, Coefficient) and c.to_json() is not None:
+        return (lambda mu: float(np.real(c(mu)))), c.to_json()
     if callable(c):
         return c, "callable"
-    raise TypeError(f"coercivity_estimator must be 'min', a positive number, a callable or None, "
-                    f"got {type(c).__name__}")
+    raise TypeError(f"coercivity_estimator must be 'min', a positive number, a Projection, a "
+                    f"callable or None, got {type(c).__name__}")
 
 
 class ReducedModel:
-    """Base of the reduced models (see the module docstring); built by a reductor's ``reduce``.
+    r"""Base of the reduced models (see the module docstring); built by a reductor's ``reduce``.
 
     Parameters
     ----------
@@ -104,10 +108,12 @@ class ReducedModel:
         The subclass's arrays (``ARRAYS``) plus ``outputs`` (``r x n_o``).
     parameter_space : ParameterSpace
     coefficients, rhs_coefficients : list of Coefficient
-    coercivity_estimator : None, "min", float or callable
-        Lower bound :math:`\\alpha_{LB}(\\mu)` of the coercivity (Galerkin) or inf-sup
+    coercivity_estimator : None, "min", float, Projection or callable
+        Lower bound :math:`\alpha_{LB}(\mu)` of the coercivity (Galerkin) or inf-sup
         (minimal residual) constant in the product's norm; ``"min"`` is
-        :math:`\\min_i \\mu_i` (pyMOR's ``min(diffusion)`` of the thermal block).
+        :math:`\min_i \mu_i` (pyMOR's ``min(diffusion)`` of the thermal block), a
+        ``Projection(i)`` is :math:`\mu_i` (the diffusivity of advection-diffusion).
+        All but a callable are stored in the file.
     meta : dict, optional
         JSON-ready facts kept in the file (sketch, model name, ``n``, ...).
     dtype : numpy dtype
