@@ -13,7 +13,9 @@ unchanged. Two routes:
 
 * :func:`from_pymor` converts the model in memory. pyMOR is serial: **every rank holds
   the whole pyMOR model** (each rank builds it, or unpickles it) and keeps only its rows
-  of each term, so this route scales to what one process can assemble.
+  of each term, so this route scales to what one process can assemble. Under
+  ``mpiexec``, set ``PYMOR_CONFIG_DISABLE=MPI`` before pyMOR is imported (otherwise
+  ``import pymor`` sends every rank but 0 into pyMOR's own MPI event loop).
 * :func:`export_pymor` writes the affine data once, from one process, to a folder that
   needs no pyMOR to read (``model.json``, CSR matrices in ``.npz`` files, vectors in
   ``.npy`` files); :func:`load_matrices` (and ``rsketch mor build --matrices DIR``) reads
@@ -336,6 +338,24 @@ def _coercivity(c, parameters):
     return coef
 
 
+def _check_pymor_mpi(comm):
+    """Refuse to run when pyMOR's MPI event loop took the other ranks away.
+
+    ``import pymor`` under ``mpiexec -n p`` (p > 1) makes every rank but 0 a worker of
+    pyMOR's own event loop, which then exits: a collective here would wait forever for
+    them. Raised on rank 0 alone (the others are gone), so entry points abort the job.
+    """
+    import pymor.tools.mpi as pymor_mpi
+
+    if (comm.Get_size() > 1 and pymor_mpi.parallel
+            and pymor_mpi.event_loop_settings()["auto_launch"]):
+        raise RuntimeError(
+            "pyMOR was imported under MPI with its event loop on: at 'import pymor' the ranks "
+            "other than 0 became pyMOR workers and left. Set PYMOR_CONFIG_DISABLE=MPI in the "
+            "environment of the job (before pyMOR is imported), so that every rank runs your "
+            "script, then call from_pymor on all ranks")
+
+
 def _local(M, lay):
     """This rank's rows of a global matrix (CSR) or vector, in float64 or complex128."""
     dtype = np.result_type(M.dtype, np.float64)
@@ -394,6 +414,11 @@ def from_pymor(fom, product="h1_0_semi", *, parameter_ranges=None, parameter_spa
 
     Notes
     -----
+    Under MPI, set ``PYMOR_CONFIG_DISABLE=MPI`` in the job's environment: otherwise
+    ``import pymor`` on ``p > 1`` ranks turns ranks 1..p-1 into workers of pyMOR's own
+    MPI event loop, and they never reach this function (it then raises ``RuntimeError``
+    on rank 0 instead of waiting for them).
+
     Memory: each rank holds the whole pyMOR model plus its share of our copy; a term's
     rows are cut from a CSR copy (:math:`O(\mathrm{nnz})` transient per term). For models
     larger than one process can assemble, use :func:`export_pymor` once and
@@ -421,6 +446,7 @@ def from_pymor(fom, product="h1_0_semi", *, parameter_ranges=None, parameter_spa
     True
     """
     comm = get_comm(comm)
+    _check_pymor_mpi(comm)
     with replicated():          # the same pyMOR model on every rank: the same outcome
         desc = _describe(fom, product)
         space = _space(desc.names, parameter_ranges, parameter_space)
@@ -546,6 +572,7 @@ def export_pymor(fom, folder, product="h1_0_semi", parameter_ranges=None, *,
     (20, 2, ['k'])
     """
     comm = get_comm(comm)
+    _check_pymor_mpi(comm)
     with replicated():
         desc = _describe(fom, product)
         space = _space(desc.names, parameter_ranges, parameter_space)

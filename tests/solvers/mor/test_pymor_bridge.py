@@ -25,6 +25,7 @@ from pymor.models.basic import InstationaryModel
 from pymor.operators.ei import EmpiricalInterpolatedOperator
 from pymor.operators.numpy import NumpyGenericOperator
 
+from rsketch.testing.launch import run_mpi
 from solvers.mor import Callable, Constant, ParameterSpace, Projection
 from solvers.mor.pymor_bridge import export_pymor, from_pymor, load_matrices
 
@@ -363,3 +364,24 @@ def test_malformed_folders_are_refused_naming_the_file(case, tmp_path):
     with pytest.raises(ValueError, match=message) as exc:
         load_matrices(folder)
     assert exc.value.rsketch_collective
+
+
+EVENT_LOOP = """
+import numpy as np, scipy.sparse as sp
+from pymor.basic import LincombOperator, NumpyMatrixOperator, ProjectionParameterFunctional, StationaryModel
+from solvers.mor.pymor_bridge import from_pymor
+A = NumpyMatrixOperator(sp.eye(6, format="csc"))
+fom = StationaryModel(LincombOperator([A, A], [1.0, ProjectionParameterFunctional("k")]),
+                      NumpyMatrixOperator(np.ones((6, 1))))
+try:
+    from_pymor(fom, product=None)
+except RuntimeError as exc:
+    print("refused:", exc, flush=True)
+"""
+
+
+@pytest.mark.mpi
+def test_pymor_event_loop_under_mpi_is_refused_not_a_hang():
+    """`import pymor` on 2 ranks sends rank 1 into pyMOR's event loop: rank 0 must not wait."""
+    res = run_mpi(2, ["-c", EVENT_LOOP], timeout=120, env={"PYMOR_CONFIG_DISABLE": ""})
+    assert "refused:" in res.stdout and "PYMOR_CONFIG_DISABLE=MPI" in res.stdout, res.stdout + res.stderr
