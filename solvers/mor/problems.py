@@ -50,11 +50,13 @@ _CORNER_KINDS = np.array([[1, 2], [2, 3], [0, 1], [0, 3]])
 _CENTRE_CORNERS = np.array([[0, 0], [1, 0], [0, 1], [1, 1]])
 _CENTRE_KINDS = np.array([[0, 3], [0, 1], [2, 3], [1, 2]])
 
-# Bytes per local row while a thermal block is built (the geometry, the sort, and the
-# DistCSR copies of one term at a time), measured at n = 200 .. 708 with tracemalloc;
-# the terms kept add 5 stored entries per row in total (each entry lives in one block's
-# term) plus the product, at about 40 bytes each with their DistCSR blocks.
-_TB_BYTES_PER_ROW = 700.0
+# Peak bytes per local row while a thermal block is built: the shared geometry and one
+# term's temporaries (~450), plus ~12 per sparse matrix kept (row pointers of its two
+# DistCSR blocks; the ~5 entries per row are spread over the terms). Measured with
+# tracemalloc at n = 200 for 1, 9, 25 and 64 blocks (431, 496, 624, 939 bytes per row).
+_TB_BYTES_BASE, _TB_BYTES_PER_TERM = 450.0, 12.0
+# advection-diffusion: 9 stencil entries in three terms at ~50 bytes each while built
+# (as convection_diffusion), and the rhs, output and coordinates (measured: 329)
 _AD_BYTES_PER_ROW = 50.0 * 9 + 8.0 * 8
 
 
@@ -176,8 +178,8 @@ class _Rows:
     """This rank's rows of the thermal block: the geometry every term shares.
 
     Each row has five slots: the diagonal and four neighbours (the centres of the four
-    squares around a corner, the four corners of a centre's square), with the two
-    triangles of each neighbour pair and the sort order of the five columns.
+    squares around a corner, the four corners of a centre's square), the blocks of the two
+    triangles of each neighbour pair, and the columns in sorted order.
     """
 
     def __init__(self, rows, N, num_blocks, numbering):
@@ -191,55 +193,70 @@ class _Rows:
         sq_j = np.where(corner, j[:, None] + _CORNER_SQUARES[:, 1], j[:, None])
         np.clip(sq_i, 0, N - 1, out=sq_i)
         np.clip(sq_j, 0, N - 1, out=sq_j)
-        kinds = np.where(corner[:, :, None], _CORNER_KINDS, _CENTRE_KINDS)       # (m, 4, 2)
-        self.kinds = kinds
-        _, _, _, cx, cy = self.element = _p1_element_data(N)
+        self.element = _p1_element_data(N)
+        cx, cy = self.element[3:]
         B1, B2 = num_blocks
-        bx, by = _block_of(cx, B1), _block_of(cy, B2)                               # (4, N)
-        self.block = (bx[kinds, sq_i[:, :, None]] + B1 * by[kinds, sq_j[:, :, None]]).astype(np.int32)
+        bx, by = _block_of(cx, B1), _block_of(cy, B2)                     # (4, N) each
+        # block of the two triangles of each slot, (m, 4) each
+        self.blocks = []
+        for t in range(2):
+            kinds = np.where(corner, _CORNER_KINDS[:, t], _CENTRE_KINDS[:, t])
+            self.blocks.append((bx[kinds, sq_i] + B1 * by[kinds, sq_j]).astype(np.int32))
         ci = np.where(corner, 0, i[:, None] + _CENTRE_CORNERS[:, 0])
         cj = np.where(corner, 0, j[:, None] + _CENTRE_CORNERS[:, 1])
-        cols = np.empty((m, 5), dtype=np.int64)
-        cols[:, 0] = rows
-        cols[:, 1:] = np.where(corner, _centre_index(sq_i, sq_j, N, numbering),
-                               _corner_index(ci, cj, N, numbering))
+        neighbours = np.where(corner, _centre_index(sq_i, sq_j, N, numbering),
+                              _corner_index(ci, cj, N, numbering))
         # a centre's columns at boundary corners: kept in the terms, cleared in the product
-        self.dirichlet_col = np.zeros((m, 5), dtype=bool)
-        self.dirichlet_col[:, 1:] = ~corner & ((ci == 0) | (ci == N) | (cj == 0) | (cj == N))
-        # the five columns of a row in increasing order, whatever the numbering
-        self.order = np.argsort(cols, axis=1, kind="stable")
-        self.cols = np.take_along_axis(cols, self.order, axis=1)
+        dirichlet = ~corner & ((ci == 0) | (ci == N) | (cj == 0) | (cj == N))
+        # the five columns of a row in increasing order: interleaved, the two neighbours
+        # below the row, the diagonal, the two above; pyMOR's, a corner's diagonal comes
+        # first (centres are numbered after corners) and a centre's last
+        self.numbering = numbering
+        self.cols = self.slots(rows, neighbours)
+        self.keep_col = ~self.slots(np.zeros(m, dtype=bool), dirichlet)
         self.n = 2 * N * N + 2 * N + 1
 
-    def csr(self, counts, K, clear_columns=False):
-        """The rows of ``sum_t K_t`` over the triangles with ``counts`` (m, 4, 2) nonzero.
+    def slots(self, diag, neighbours):
+        """(m, 5) array of the diagonal and the four neighbours in sorted column order."""
+        if self.numbering == "interleaved":
+            return np.concatenate((neighbours[:, :2], diag[:, None], neighbours[:, 2:]), axis=1)
+        corner = self.corner[:, None]
+        out = np.empty((self.m, 5), dtype=np.result_type(diag, neighbours))
+        out[:, :1] = np.where(corner, diag[:, None], neighbours[:, :1])
+        out[:, 1:4] = np.where(corner, neighbours[:, :3], neighbours[:, 1:])
+        out[:, 4:] = np.where(corner, neighbours[:, 3:], diag[:, None])
+        return out
 
-        Entries are the sequential sums of equal element values (all four kinds have the
-        same element matrix), zero entries are not stored, Dirichlet rows are empty.
+    def slot_counts(self, b):
+        """Triangles of block ``b`` in each neighbour slot, (m, 4) int8 (0, 1 or 2)."""
+        return (self.blocks[0] == b).view(np.int8) + (self.blocks[1] == b).view(np.int8)
+
+    def csr(self, per_slot, K, clear_columns=False):
+        """The rows of :math:`\\sum_t K_t` over the triangles counted in ``per_slot``.
+
+        Entries are sequential sums of equal element values (the four kinds have the same
+        element matrix), zero entries are not stored, Dirichlet rows are empty.
         """
-        per_slot = counts.sum(axis=2)                                   # (m, 4)
         # a corner's 8 triangles appear once among its slots, a centre's 4 twice
-        diag = np.where(self.corner, per_slot.sum(axis=1), per_slot.sum(axis=1) // 2)
+        diag = per_slot[:, 0] + per_slot[:, 1] + per_slot[:, 2] + per_slot[:, 3]
+        diag = np.where(self.corner, diag, diag // 2)
         k = K[0]
-        vals = np.empty((self.m, 5))
-        vals[:, 0] = np.where(self.corner, _sequential_sums(k[1, 1])[diag],
-                              _sequential_sums(k[0, 0])[diag])
-        vals[:, 1:] = np.where(self.corner[:, None], _sequential_sums(k[1, 0])[per_slot],
-                               _sequential_sums(k[0, 1])[per_slot])
-        keep = np.empty((self.m, 5), dtype=bool)
-        keep[:, 0] = diag > 0
-        keep[:, 1:] = per_slot > 0
+        d = np.where(self.corner, np.take(_sequential_sums(k[1, 1]), diag),
+                     np.take(_sequential_sums(k[0, 0]), diag))
+        # one or two equal contributions: c * v is v + v exactly for c = 2
+        nb = per_slot * np.where(self.corner, k[1, 0], k[0, 1])[:, None]
+        keep = self.slots(diag > 0, per_slot > 0)
         keep &= self.interior[:, None]
         if clear_columns:
-            keep &= ~self.dirichlet_col
-        vals = np.take_along_axis(vals, self.order, axis=1)
-        keep = np.take_along_axis(keep, self.order, axis=1)
-        return _csr(keep, self.cols, vals, self.n)
+            keep &= self.keep_col
+        return _csr(keep, self.cols, self.slots(d, nb), self.n)
 
 
 def _csr(keep, cols, vals, n):
+    """CSR from (m, 5) slots, sorted within each row, of which ``keep`` are stored."""
+    k = keep.view(np.int8)
     indptr = np.zeros(keep.shape[0] + 1, dtype=np.int64)
-    np.cumsum(keep.sum(axis=1), out=indptr[1:])
+    np.cumsum(k[:, 0] + k[:, 1] + k[:, 2] + k[:, 3] + k[:, 4], out=indptr[1:])
     return sp.csr_matrix((vals[keep], cols[keep], indptr), shape=(keep.shape[0], n))
 
 
@@ -354,7 +371,7 @@ def thermal_block(num_blocks=(2, 2), n=None, *, diameter=None, parameter_range=(
                              f"got {parameter_range!r}")
     size = (N + 1) ** 2 + N ** 2
     layout = Layout(size, comm)
-    check_memory(layout.counts * (_TB_BYTES_PER_ROW + 40.0 * B1 * B2 / max(B1 * B2, 1)),
+    check_memory(layout.counts * (_TB_BYTES_BASE + _TB_BYTES_PER_TERM * (B1 * B2 + 2)),
                  f"the thermal block with n={N} ({size} unknowns)", comm)
     rows = np.arange(layout.start, layout.stop, dtype=np.int64)
     geo = _Rows(rows, N, (B1, B2), numbering)
@@ -365,10 +382,10 @@ def thermal_block(num_blocks=(2, 2), n=None, *, diameter=None, parameter_range=(
                           np.concatenate(([0], np.cumsum(boundary)))), shape=(rows.size, size))
     terms = [DistCSR.from_local_rows(unit, size, comm)]
     for b in range(B1 * B2):     # one pass per affine term, never a loop over rows
-        terms.append(DistCSR.from_local_rows(geo.csr(geo.block == b, K_op), size, comm))
+        terms.append(DistCSR.from_local_rows(geo.csr(geo.slot_counts(b), K_op), size, comm))
     # h1_0_semi: every triangle, Dirichlet columns cleared too, unit diagonal on the boundary
     # (the boundary rows of the terms are empty: adding the identity term's rows is exact)
-    prod = geo.csr(np.ones(geo.block.shape, dtype=bool), K_prod, clear_columns=True) + unit
+    prod = geo.csr(np.full((rows.size, 4), 2, dtype=np.int8), K_prod, clear_columns=True) + unit
     product = DistCSR.from_local_rows(prod, size, comm)
     # b_g: 8 triangles around an interior corner, 4 around a centre, equal contributions
     # added in turn as pyMOR's add.at does
