@@ -5,17 +5,17 @@ on the global grid (vectorized: no Python loop over rows or elements), on any nu
 ranks; no rank ever forms a global matrix. The rows are split by :class:`rsketch.Layout`,
 so the distributed terms are exactly the serial ones cut into blocks of rows.
 
-=========================  =================================================================
-generator                  problem
-=========================  =================================================================
-:func:`thermal_block`      pyMOR's ``thermal_block_problem`` discretized like pyMOR's
-                           ``discretize_stationary_cg`` (P1 on a ``TriaGrid``), bitwise
-:func:`advection_diffusion` :math:`-\kappa\Delta u + \beta\cdot\nabla u = 1`, finite
-                           differences: nonsymmetric (minimal-residual projection matters)
-=========================  =================================================================
+=============================  ==============================================================
+generator                      problem
+=============================  ==============================================================
+:func:`thermal_block`          pyMOR's ``thermal_block_problem`` discretized like pyMOR's
+                               ``discretize_stationary_cg`` (P1 on a ``TriaGrid``), bitwise
+:func:`advection_diffusion`    :math:`-\kappa\Delta u + \beta\cdot\nabla u = 1`, finite
+                               differences: nonsymmetric (minimal residual matters here)
+=============================  ==============================================================
 
-``PROBLEMS`` and :func:`make_model` serve the command line (``rsketch mor build --problem
-thermal_block --n 708``), like :func:`solvers.operators.make_problem`.
+``PROBLEMS`` and :func:`make_model` serve the command line (a problem by name and size),
+like :func:`solvers.operators.make_problem`.
 """
 
 from __future__ import annotations
@@ -71,8 +71,10 @@ def _p1_element_data(N):
     ``einsum`` of ``DiffusionOperatorP1`` and ``L2ProductFunctionalP1``, centres
     ``dot(A, (1/3, 1/3)) + B``) on one element of each of the four kinds: the entries are
     then bitwise pyMOR's. Exact arithmetic would give K = [[1, -1/2, -1/2], [-1/2, 1/2, 0],
-    [-1/2, 0, 1/2]], but pyMOR's rounded Jacobians make it 0.49999999999999994 for some N
-    (N = 10, for one) and the load h²/6·(1/3)·... differs from h²/12 in the last bits.
+    [-1/2, 0, 1/2]] and a load of h²/12 per vertex, but pyMOR's rounded Jacobians make the
+    ½ 0.49999999999999994 for some N (N = 10, for one) and the load differ from h²/12 in
+    the last bits. The four kinds give the same values (checked for N ≤ 5000), so the
+    order in which equal contributions are summed does not matter.
 
     Returns
     -------
@@ -327,12 +329,14 @@ def thermal_block(num_blocks=(2, 2), n=None, *, diameter=None, parameter_range=(
 
     *Product* ``h1_0_semi``: :math:`\sum_t K_t` with Dirichlet rows and columns cleared and
     a unit diagonal on the boundary: :math:`R_U`, a symmetric M-matrix. With it the
-    coercivity constant of :math:`A(\mu)` is at least :math:`\min_b \mu_b` (``"min"``).
+    coercivity constant of :math:`A(\mu)` on the functions that vanish on the boundary
+    (the solutions, and the reduced bases built from them) is at least
+    :math:`\min_b \mu_b` (``"min"``, pyMOR's ``min(diffusion)`` bound).
 
     *Numbering and communication*: with pyMOR's numbering corners couple only to centres,
     so a matvec on 2 ranks exchanges almost every value; interleaved, a row couples to the
-    rows of its own and the neighbouring corner/centre rows, and a rank boundary exchanges
-    :math:`O(n)` values.
+    rows of its own and the neighbouring corner/centre rows (at most :math:`n+1` rows
+    away), and a rank receives at most :math:`2(n+1)` ghost values per product.
 
     *Cost*: :math:`O(n_{local})` array operations per term (:math:`B_1 B_2 + 2` sparse
     matrices), about :math:`5\,n_{local}` stored entries in all; the estimate is checked
