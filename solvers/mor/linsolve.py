@@ -104,7 +104,12 @@ class LinearSolver:
             lu = spla.splu(A.local.tocsc())
 
             def solve(B):
-                return lu.solve(np.asarray(B, dtype=np.result_type(B, A.dtype)))
+                B = np.asarray(B, dtype=np.result_type(B, A.dtype))
+                if np.iscomplexobj(B) and not np.iscomplexobj(lu.U.data):
+                    # SuperLU of a real matrix solves real right-hand sides only (a complex
+                    # model's Riesz solves with a real product)
+                    return lu.solve(np.ascontiguousarray(B.real)) + 1j * lu.solve(np.ascontiguousarray(B.imag))
+                return lu.solve(B)
             return solve
         M = BlockJacobi(A, sub="lu") if isinstance(A, DistCSR) else None
         krylov = rgmres if method == "rgmres" else gmres
