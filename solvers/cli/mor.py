@@ -48,7 +48,7 @@ from ..mor.linsolve import METHODS as SOLVERS
 from ..mor.linsolve import LinearSolver
 from ..mor.problems import PROBLEMS
 from ..mor.pymor_bridge import load_matrices
-from .common import plot_format, plot_writer, require_matplotlib, write_outputs
+from .common import build_sketch, plot_format, plot_writer, require_matplotlib, write_outputs
 
 SAMPLERS = ("uniform", "loguniform", "lhs")
 REPORT_FORMAT = "rsketch-mor-build-report"
@@ -222,13 +222,8 @@ def _reductor(args, model):
         return ClassicalReductor(model, coercivity_estimator=coercivity, riesz_solver=riesz), None
     from ..mor.sketched import SketchedReductor
 
-    sketch = None
-    if args.sketch_size is not None:
-        options = {"nnz": min(args.nnz, args.sketch_size)} if args.sketch == "sparse" else {}
-        try:
-            sketch = rs.make_sketch(args.sketch, args.sketch_size, seed=args.seed, **options)
-        except (TypeError, ValueError) as exc:
-            raise agreed(ValueError(str(exc))) from None
+    # --k given: that sketch; else the reductor's default (sized for the reduced space)
+    sketch = None if args.sketch_size is None else build_sketch(args, args.sketch_size)
     red = SketchedReductor(model, sketch=sketch, projection=args.projection,
                            coercivity_estimator=coercivity, riesz_solver=riesz)
     return red, sketch
