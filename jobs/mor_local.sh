@@ -36,11 +36,12 @@ timeout "$TIMEOUT" "$MPIEXEC" -n "$NP" "$PYTHON" -m mpi4py -m rsketch mor build 
     --max-extensions "$MAX_EXTENSIONS" --out "$OUT.npz" --report "$OUT.json" "$@"
 if [ -z "${PARAMS:-}" ]; then          # EVAL random parameter values from the model's domain
     PARAMS="$OUT-mus.csv"
-    "$PYTHON" -c 'import sys, numpy as np
-from solvers.mor import load_reduced_model
-space = load_reduced_model(sys.argv[1]).parameter_space
+    "$PYTHON" -c 'import json, sys, numpy as np
+from solvers.mor import ParameterSpace
+with open(sys.argv[1]) as f:                    # the domain, from the build report
+    space = ParameterSpace.from_json(json.load(f)["model"]["parameter_space"])
 np.savetxt(sys.argv[2], space.sample(int(sys.argv[3]), seed=1), delimiter=",",
-           header=",".join(space.labels), comments="")' "$OUT.npz" "$PARAMS" "$EVAL"
+           header=",".join(space.labels), comments="")' "$OUT.json" "$PARAMS" "$EVAL"
 fi
 timeout "$TIMEOUT" "$PYTHON" -m rsketch mor eval --rom "$OUT.npz" --params "$PARAMS" \
     --out "$OUT-results.csv"

@@ -338,7 +338,7 @@ def read_parameters(path, space):
         if not any(fields) or fields[0].startswith("#"):
             continue
         values = [_number(f) for f in fields]
-        if order is None and not rows and any(v is None for v in values):
+        if order is None and not rows and all(v is None for v in values):   # labels only
             if sorted(fields) != sorted(space.labels) or len(set(fields)) != len(fields):
                 raise ValueError(f"--params {path} line {lineno}: header {fields} does not name the "
                                  f"reduced model's parameters {space.labels}")
@@ -424,6 +424,8 @@ def run_eval(args):
         if Path(args.out).suffix.lower() not in (".csv", ".json"):
             raise ValueError(f"--out {args.out}: give a .csv or .json file")
     check_outputs({"--out": args.out}, {"--rom": args.rom, "--params": args.params}, comm)
+    from ..mor import classical  # noqa: F401  (registers its reduced-model kind for load)
+
     rom = load_reduced_model(args.rom)
     space = rom.parameter_space
     with replicated():
