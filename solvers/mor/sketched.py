@@ -74,10 +74,13 @@ def default_certify_size(dim, delta=1e-3, omega=0.5):
 
 
 def _right_solve(X, R):
-    """:math:`X R^{-1}` for upper triangular ``R`` (``X`` of shape ``(..., m)``)."""
-    if R.shape[0] == 0:
-        return X
-    return sla.solve_triangular(R, X.T, trans="T", lower=False, check_finite=False).T
+    """:math:`X R^{-1}` for upper triangular ``R`` (``m x m``, ``m`` = the new columns: small)."""
+    m = R.shape[0]
+    if m == 1:
+        return X / R[0, 0]
+    # the inverse of the small triangle once, then one product (a triangular solve with the
+    # k or n_local right-hand sides as rows was measured 100 times slower through SciPy)
+    return X @ sla.solve_triangular(R, np.eye(m, dtype=R.dtype), lower=False, check_finite=False)
 
 
 def _lapack(name, a):
