@@ -177,6 +177,8 @@ def certified_distortion(theta_X, phi_X, omega=None, *, delta=1e-3, rtol=1e-12):
         return 0.0
     if not (np.isfinite(TX).all() and np.isfinite(PX).all()):
         return float("inf")
+    if TX.shape[0] < TX.shape[1]:      # fewer rows than vectors: the null directions must be there too
+        TX = np.vstack((TX, np.zeros((TX.shape[1] - TX.shape[0], TX.shape[1]), dtype=TX.dtype)))
     _, s, Zh = np.linalg.svd(TX, full_matrices=False)
     phi_norm = np.linalg.norm(PX, 2)
     if s[0] == 0.0:
