@@ -640,6 +640,9 @@ class SketchedReductor:
         if pW is not None:
             PUn = new(pW.astype(dt), self._PU)
             PVn = [new(pY[q].astype(dt), self._PV[q]) for q in range(len(Y))]
+        else:                   # no certification sketch: zero rows, r columns
+            PUn = np.zeros((0, len(J)), dtype=dt)
+            PVn = [PUn] * len(Y)
         Un = new(W, self.basis)
         if self._L is not None:
             outn = new(LW.astype(dt), self._out.conj().T).conj().T
@@ -651,9 +654,8 @@ class SketchedReductor:
         self._basis.append(SUn)
         self._SU = np.concatenate((self._SU, SUn), axis=1)
         self._V = np.concatenate((self._V, np.stack(Vn)), axis=2)
-        if pW is not None:
-            self._PU = np.concatenate((self._PU, PUn), axis=1)
-            self._PV = np.concatenate((self._PV, np.stack(PVn)), axis=2)
+        self._PU = np.concatenate((self._PU, PUn), axis=1)
+        self._PV = np.concatenate((self._PV, np.stack(PVn)), axis=2)
         if self._L is not None:
             self._out = np.concatenate((self._out, outn), axis=0)
         if self._Ubuf.shape[1] < r + ma:
