@@ -41,6 +41,7 @@ import numpy as np
 import rsketch as rs
 from rsketch.io import check_outputs, json_default, text_writer
 from rsketch.mpi import Layout, agreed, collective_errors, gather_objects, get_comm, print0
+from rsketch.sketch import sketch_size
 from rsketch.validation import check_int, check_number, replicated
 
 from ..mor import ParameterSpace, load_reduced_model, make_model
@@ -108,9 +109,14 @@ def _add_build_arguments(p):
     sk.add_argument("--sketch", default="sparse", choices=sorted(rs.SKETCH_KINDS),
                     help="sketch kind (default sparse sign)")
     sk.add_argument("--k", "--sketch-size", dest="sketch_size", type=int, default=None,
-                    help="sketch rows (default: the reductor's choice)")
-    sk.add_argument("--nnz", type=int, default=4, help="nonzeros per column of the sparse sign sketch")
+                    help="sketch rows (default 16 per basis vector: 16 (max-extensions + 1))")
+    sk.add_argument("--nnz", type=int, default=8, help="nonzeros per column of the sparse sign sketch")
     sk.add_argument("--seed", type=int, default=0, help="sketch seed")
+    sk.add_argument("--target-epsilon", type=float, default=None,
+                    help="grow the sketch until its certified distortion on the reduced space is "
+                         "at most this (0 < eps < 1)")
+    sk.add_argument("--no-certify", action="store_true",
+                    help="no certification sketch (saves its cost; no certified epsilon)")
     tr = p.add_argument_group("greedy")
     tr.add_argument("--training", type=int, default=100, metavar="COUNT",
                     help="training set size (default 100)")
@@ -173,12 +179,19 @@ def _check_build_options(args, comm):
         check_number(args.riesz_rtol, "--riesz-rtol", minimum=0.0, open_low=True)
         if args.sketch_size is not None:
             check_int(args.sketch_size, "--k", minimum=1)
+        if args.target_epsilon is not None:
+            check_number(args.target_epsilon, "--target-epsilon", minimum=0.0, maximum=1.0,
+                         open_low=True)
+            if args.no_certify:
+                raise ValueError("--target-epsilon needs the certification sketch (not --no-certify)")
         if args.blocks is not None:
             for b in args.blocks:
                 check_int(b, "--blocks", minimum=1)
         if args.method == "classical" and args.projection != "galerkin":
             raise ValueError("--projection minres needs --method sketched (the classical "
                              "reductor is Galerkin)")
+        if args.method == "classical" and (args.target_epsilon is not None or args.sketch_size):
+            raise ValueError("--k and --target-epsilon apply to --method sketched")
         if args.parameter_range is not None:
             lo, hi = args.parameter_range
             if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
@@ -220,25 +233,27 @@ def _reductor(args, model):
         from ..mor.classical import ClassicalReductor
 
         return ClassicalReductor(model, coercivity_estimator=coercivity, riesz_solver=riesz), None
-    from ..mor.sketched import SketchedReductor
+    from ..mor.sketched import DEFAULT_MAX_DIM, MOR_SKETCH_FACTOR, SketchedReductor
 
-    # --k given: that sketch; else the reductor's default (sized for the reduced space)
-    sketch = None if args.sketch_size is None else build_sketch(args, args.sketch_size)
+    # the sketch is sized for the largest basis the greedy can build (the reductor's rule)
+    max_dim = DEFAULT_MAX_DIM if args.max_extensions is None else max(args.max_extensions, 1)
+    if args.sketch_size is None:
+        args.sketch_size = sketch_size(max_dim + 1, MOR_SKETCH_FACTOR)   # recorded in the report
+    sketch = build_sketch(args, args.sketch_size)
     red = SketchedReductor(model, sketch=sketch, projection=args.projection,
-                           coercivity_estimator=coercivity, riesz_solver=riesz)
+                           coercivity_estimator=coercivity, riesz_solver=riesz, max_dim=max_dim,
+                           certify=not args.no_certify, target_epsilon=args.target_epsilon)
     return red, sketch
 
 
-def _sketch_json(red, sketch, args):
-    s = getattr(red, "sketch", None) or sketch
-    if s is None:
+def _sketch_json(red, args):
+    """The sketch as used (its size after any adaptive growth) and its certificates."""
+    if args.method != "sketched":
         return None
-    out = {"kind": args.sketch, "k": getattr(s, "k", args.sketch_size), "seed": getattr(s, "seed", args.seed)}
-    for name in ("kind", "k", "seed"):
-        v = getattr(s, name, None)
-        if isinstance(v, (str, int, np.integer)):
-            out[name] = v if isinstance(v, str) else int(v)
-    return out
+    return {"kind": args.sketch, "k_initial": args.sketch_size, "k": int(red.k), "seed": args.seed,
+            "nnz": args.nnz if args.sketch == "sparse" else None, "k_phi": int(red.k_phi),
+            "target_epsilon": args.target_epsilon,
+            "certification_history": list(getattr(red, "certification_history", []))}
 
 
 def run_build(args):
@@ -254,11 +269,17 @@ def run_build(args):
     print0(f"rsketch mor build: {desc} on {comm.Get_size()} rank(s); {model.num_terms} affine "
            f"terms, {model.parameter_space.dim} parameters; method {args.method} "
            f"({args.projection}), {args.training} training parameters ({args.sampler})", comm=comm)
-    red, sketch = _reductor(args, model)
+    red, _ = _reductor(args, model)
     rom, result = greedy(model, red, mus, atol=args.atol, rtol=args.rtol,
                          max_extensions=args.max_extensions, progress=True)
+    if args.method == "sketched" and red.k_phi:
+        # the final basis's certificate (no communication), kept in the file and the report
+        cert = red.certify()
+        rom = red.reduce()
+        print0(f"certified distortion of the sketch on the reduced space: {cert['epsilon']:.3f} "
+               f"(k = {cert['k']}, k_phi = {cert['k_phi']})", comm=comm)
     total = time.perf_counter() - tic
-    sketch_info = _sketch_json(red, sketch, args)
+    sketch_info = _sketch_json(red, args)
     rom.meta.update({"model": {"name": model.name, "n": model.n, "source": desc},
                      "method": args.method, "projection": args.projection,
                      "created_by": f"rsketch {rs.__version__} mor build"})
@@ -424,7 +445,7 @@ def run_eval(args):
         if Path(args.out).suffix.lower() not in (".csv", ".json"):
             raise ValueError(f"--out {args.out}: give a .csv or .json file")
     check_outputs({"--out": args.out}, {"--rom": args.rom, "--params": args.params}, comm)
-    from ..mor import classical  # noqa: F401  (registers its reduced-model kind for load)
+    from ..mor import classical, sketched  # noqa: F401  (register their reduced-model kinds)
 
     rom = load_reduced_model(args.rom)
     space = rom.parameter_space
