@@ -27,7 +27,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from rsketch.embedding import certification_omega, certified_distortion
-from rsketch.mpi import Reductions, agreed, get_comm
+from rsketch.mpi import Reductions, agreed
 from rsketch.orth import BreakdownError, SketchedBasis
 from rsketch.sketch import Sketch, SparseSign, check_sketch, sketch_size
 from rsketch.validation import check_tall, replicated
@@ -488,7 +488,7 @@ class SketchedReductor:
         self.timings = {}
         self.certification_history = []
         self.keep_riesz = (target_epsilon is not None) if keep_riesz is None else bool(keep_riesz)
-        comm = get_comm(model.comm)
+        comm = model.layout.comm          # the rows' communicator (model.comm may be the default)
         self.comm = comm
         t0 = time.perf_counter()
         Q = product_factor(model, factor)
