@@ -358,7 +358,12 @@ class SketchedReductor:
     Gram-Schmidt (Balabanov & Grigori) in the sketched inner product. Every sketched image
     is transformed by linearity, :math:`L U_{new} = (LW - (LU_r)G) R_n^{-1}` for
     :math:`L \in \{\Theta, \Phi, \Theta^* A_q, \Phi^* A_q, l_o^H\}`: no further solve or
-    reduction. Append-only: stored columns never change (until the sketch grows). A column
+    reduction. The sketches are those of the exact combination; the stored :math:`U_{new}`
+    differs from it by the rounding of :math:`W - U_r G`, :math:`O(u\|W\|/\rho)` for a
+    remaining sketched norm :math:`\rho`, whose effect on :math:`u_r = U_r a` is
+    :math:`O(u\|W\| |a_{new}|/\rho) = O(u \|u\|)` (re-sketching the stored vectors, as
+    RGS does, would cost a second reduction per extension). Append-only: stored columns
+    never change (until the sketch grows). A column
     refused by :math:`\Theta` but not by :math:`\Phi` (relative norm above
     :math:`10^3\,` ``rtol``) means :math:`\Theta` annihilates a direction: the sketch is
     too small (agreed ``ValueError``); an extension beyond ``k - 1`` columns is refused
