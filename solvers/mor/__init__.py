@@ -7,6 +7,7 @@ module              holds
 ``coefficients``    coefficient functions :math:`\\theta(\\mu)` (constants, projections)
 ``linsolve``        :class:`LinearSolver`: full solves and Riesz solves (direct / Krylov)
 ``model``           :class:`ParametricModel`: the affine full-order model, row-distributed
+``problems``        the thermal block (pyMOR's, bitwise) and advection-diffusion, distributed
 ``reduced``         :class:`ReducedModel`: the online stage and the reduced-model file
 ``errors``          :class:`ExtensionError`, :class:`SolveError`
 ==================  =====================================================================
@@ -20,8 +21,10 @@ from .errors import ExtensionError, SolveError
 from .linsolve import LinearSolver
 from .model import ParametricModel
 from .parameters import ParameterSpace
+from .problems import PROBLEMS, advection_diffusion, make_model, thermal_block, thermal_block_permutation
 from .reduced import ReducedModel, ReducedSolution, load_reduced_model
 
 __all__ = ["ParameterSpace", "ParametricModel", "LinearSolver", "SolveError", "Coefficient",
            "Constant", "Projection", "Callable", "ExtensionError", "ReducedModel", "ReducedSolution",
-           "load_reduced_model"]
+           "load_reduced_model", "thermal_block", "thermal_block_permutation", "advection_diffusion",
+           "make_model", "PROBLEMS"]

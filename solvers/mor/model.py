@@ -133,7 +133,9 @@ class ParametricModel:
             self.operators, self.coefficients = [], []
             self._assembler = operators
             self.layout = None
-        rhs = [rhs] if isinstance(rhs, np.ndarray) and rhs.ndim == 1 else list(rhs or [])
+        if isinstance(rhs, np.ndarray):        # one vector, or the columns of a 2-D array
+            rhs = [rhs] if rhs.ndim == 1 else [rhs[:, j] for j in range(rhs.shape[1])]
+        rhs = [] if rhs is None else list(rhs)
         with replicated():
             if not rhs:
                 raise ValueError("rhs must be one or more vectors (this rank's rows)")

@@ -39,6 +39,7 @@ from .distcsr import DistCSR
 __all__ = [
     "Problem",
     "stencil_coefficients",
+    "stencil_rows",
     "convection_diffusion",
     "convdiff2d",
     "convdiff3d",
@@ -108,12 +109,44 @@ def stencil_coefficients(h, peclet, w, scheme):
     return -1.0 - np.maximum(conv, 0), 2.0 + np.abs(conv), -1.0 + np.minimum(conv, 0)
 
 
-def _local_rows(n, dim, rows, lower, centre, upper):
+def stencil_rows(n, dim, rows, lower, centre, upper):
     """CSR of the stencil rows ``rows`` (global indices) with global, sorted column indices.
 
+    The building block of every finite-difference operator here (and of the
+    advection–diffusion terms of :mod:`solvers.mor.problems`): a constant-coefficient
+    :math:`2d+1`-point stencil on the :math:`n^d` interior points, lexicographic numbering
+    (:math:`x_0` fastest), neighbours beyond the boundary dropped (Dirichlet).
+
+    Parameters
+    ----------
+    n, dim : int
+        Interior points per direction and dimension; the matrix is :math:`n^d` wide.
+    rows : ndarray of int64
+        Global indices of the rows to build (this rank's, usually ``layout.start:stop``).
+    lower, centre, upper : ndarray of float, shape (dim,)
+        Coefficient of the lower neighbour, centre and upper neighbour along each axis;
+        the diagonal is ``centre.sum()``. Zero coefficients are not stored.
+
+    Returns
+    -------
+    csr : scipy.sparse.csr_matrix, shape (rows.size, n**dim)
+    coords : ndarray of int64, shape (rows.size, dim)
+        Grid coordinates :math:`(i_0, \\dots)` of the rows (0-based).
+
+    Notes
+    -----
     The stencil offsets are listed in increasing order (``-n^{d-1}, ..., -1, 0, 1, ...,
     n^{d-1}``), so after masking out the neighbours beyond the boundary each row's columns
     are already sorted: no per-row work, only array arithmetic over the ``2d+1`` offsets.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> A, _ = stencil_rows(3, 1, np.arange(3), np.array([-1.0]), np.array([2.0]), np.array([-1.0]))
+    >>> A.toarray()
+    array([[ 2., -1.,  0.],
+           [-1.,  2., -1.],
+           [ 0., -1.,  2.]])
     """
     strides = n ** np.arange(dim, dtype=np.int64)
     coords = (rows[:, None] // strides[None, :]) % n            # (n_local, d)
@@ -137,6 +170,10 @@ def _local_rows(n, dim, rows, lower, centre, upper):
     np.cumsum(valid.sum(axis=1), out=indptr[1:])
     data = np.broadcast_to(coefs, valid.shape)[valid]
     return sp.csr_matrix((data, cols[valid], indptr), shape=(m, n ** dim)), coords
+
+
+# the former private name, kept for code that imports it
+_local_rows = stencil_rows
 
 
 def _exact_solution(coords_xyz):
@@ -206,7 +243,7 @@ def convection_diffusion(n, dim=3, peclet=100.0, *, wind=None, scheme="central",
     check_memory(layout.counts * (50.0 * (2 * dim + 1) + 8.0 * (dim + 4)),
                  f"the {dim}-D grid of {n} points per direction ({n ** dim} unknowns)", comm)
     rows = np.arange(layout.start, layout.stop, dtype=np.int64)
-    local, coords = _local_rows(n, dim, rows, lower, centre, upper)
+    local, coords = stencil_rows(n, dim, rows, lower, centre, upper)
     A = DistCSR.from_local_rows(local, n ** dim, comm)
     xyz = (coords + 1) * h
     x_exact = None
