@@ -252,3 +252,22 @@ def test_bad_input_before_any_work(block):
     with pytest.raises(ValueError, match="another model"):
         greedy(other, red, mus)
     assert red.dim == 0 and red.reductions == before
+
+
+def test_the_sketched_reductor_runs_through_the_same_greedy(block):
+    """Only the reductor protocol is used: the sketched reductor's greedy reaches errors of
+    the classical one's order at the same basis sizes (true errors on a test set)."""
+    import rsketch as rs
+    from solvers.mor.sketched import SketchedReductor
+    fom, model, mus = block
+    test = model.parameter_space.sample(10, seed=21)
+    truth = np.stack([model.solve(mu) for mu in test], axis=1)
+    worst = {}
+    for name, red in (("classical", ClassicalReductor(model)),
+                      ("sketched", SketchedReductor(model, sketch=rs.SparseSign(200, seed=1)))):
+        rom, res = greedy(model, red, mus, max_extensions=8)
+        assert rom.dim == res.extensions == 8 and res.stop_reason == "max_extensions"
+        assert res.max_errs[-1] < 0.1 * res.max_errs[0]
+        U = red.reconstruct(np.stack([rom.solve(mu) for mu in test], axis=1))
+        worst[name] = float(np.max(model.norm(truth - U) / model.norm(truth)))
+    assert worst["sketched"] <= 10 * worst["classical"]
