@@ -41,10 +41,40 @@ from rsketch.mpi import (
     raise_collectively,
 )
 
-from .distcsr import DistCSR, _split_columns, _validated_rows
+from .distcsr import DistCSR, csr_select
 from .halo import Halo
 
 __all__ = ["RowFactor", "edge_factor", "cholesky_factor", "identity_factor", "product_factor"]
+
+
+def _split_columns(local, start, stop):
+    """``(diag, off, ghosts)``: the columns ``start:stop`` in local indices and the others
+    (sorted distinct ``ghosts``), as DistCSR splits its rows (vectorized, one mask)."""
+    n_rows = local.shape[0]
+    cols = local.indices.astype(np.int64)
+    rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(local.indptr))
+    own = (cols >= start) & (cols < stop)
+    diag = csr_select(local.data, rows, n_rows, own, cols[own] - start, stop - start)
+    ghosts, inverse = np.unique(cols[~own], return_inverse=True)
+    off = csr_select(local.data, rows, n_rows, ~own, inverse, ghosts.size)
+    return diag, off, ghosts.astype(np.int64)
+
+
+def _validated_rows(rows, n, name):
+    """This rank's rows as CSR (sorted, summed), checked: a 2-D matrix, ``n`` columns, finite."""
+    if not (sp.issparse(rows) or isinstance(rows, np.ndarray)):
+        raise TypeError(f"{name} must be a SciPy sparse matrix or an ndarray, got {type(rows).__name__}")
+    if rows.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got {rows.ndim}-D")
+    if rows.dtype.kind not in "biufc":
+        raise TypeError(f"{name} has unsupported dtype {rows.dtype}")
+    local = sp.csr_matrix(rows, dtype=np.result_type(rows.dtype, np.float64), copy=True)
+    if local.shape[1] != n:
+        raise ValueError(f"{name} has {local.shape[1]} columns; Q acts on vectors of {n} rows")
+    if not np.isfinite(local.data).all():
+        raise ValueError(f"{name} contains NaN or Inf entries")
+    local.sum_duplicates()
+    return local
 
 
 class RowFactor:

@@ -70,7 +70,7 @@ def make_model(comm=SELF, n=120, **kw):
     return ParametricModel(ops, coefs, [b[loc] for b in rhs], rhs_coefs,
                            parameter_space=ParameterSpace(rng), product=DistCSR.from_global(R, comm),
                            outputs=[o[loc] for o in outputs],
-                           dtype=np.complex128 if kw.get("complex_") else None, name="blocks1d")
+                           dtype=np.complex128 if kw.get("complex_") else None, name="blocks1d", comm=comm)
 
 
 class Dense:
