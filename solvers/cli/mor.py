@@ -44,11 +44,19 @@ from rsketch.mpi import Layout, agreed, collective_errors, gather_objects, get_c
 from rsketch.sketch import sketch_size
 from rsketch.validation import check_int, check_number, replicated
 
-from ..mor import ParameterSpace, load_reduced_model, make_model
+from ..mor import (
+    ClassicalReductor,
+    ParameterSpace,
+    SketchedReductor,
+    greedy,
+    load_reduced_model,
+    make_model,
+)
 from ..mor.linsolve import METHODS as SOLVERS
 from ..mor.linsolve import LinearSolver
 from ..mor.problems import PROBLEMS
 from ..mor.pymor_bridge import load_matrices
+from ..mor.sketched import DEFAULT_MAX_DIM, MOR_SKETCH_FACTOR
 from .common import build_sketch, plot_format, plot_writer, require_matplotlib, write_outputs
 
 SAMPLERS = ("uniform", "loguniform", "lhs")
@@ -224,17 +232,13 @@ def _model(args, solver, comm):
 
 
 def _reductor(args, model):
-    """The reductor of ``--method`` (imported here: the reductors are heavier modules)."""
+    """The reductor of ``--method``."""
     riesz = LinearSolver(args.solver, rtol=args.riesz_rtol)
     coercivity = None if args.coercivity in (None, "none") else args.coercivity
     if args.coercivity == "none":
         model.coercivity_estimator = None        # no bound: the estimate is the residual norm
     if args.method == "classical":
-        from ..mor.classical import ClassicalReductor
-
         return ClassicalReductor(model, coercivity_estimator=coercivity, riesz_solver=riesz), None
-    from ..mor.sketched import DEFAULT_MAX_DIM, MOR_SKETCH_FACTOR, SketchedReductor
-
     # the sketch is sized for the largest basis the greedy can build (the reductor's rule)
     max_dim = DEFAULT_MAX_DIM if args.max_extensions is None else max(args.max_extensions, 1)
     if args.sketch_size is None:
@@ -260,8 +264,6 @@ def run_build(args):
     comm = get_comm()
     tic = time.perf_counter()
     _check_build_options(args, comm)
-    from ..mor.greedy import greedy
-
     solver = LinearSolver(args.solver, rtol=args.solver_rtol)
     model, desc = _model(args, solver, comm)
     t_model = time.perf_counter() - tic
@@ -445,8 +447,6 @@ def run_eval(args):
         if Path(args.out).suffix.lower() not in (".csv", ".json"):
             raise ValueError(f"--out {args.out}: give a .csv or .json file")
     check_outputs({"--out": args.out}, {"--rom": args.rom, "--params": args.params}, comm)
-    from ..mor import classical, sketched  # noqa: F401  (register their reduced-model kinds)
-
     rom = load_reduced_model(args.rom)
     space = rom.parameter_space
     with replicated():

@@ -20,7 +20,7 @@ from mpi4py import MPI
 
 from rsketch.cli import main
 from rsketch.testing.launch import ROOT, mpiexec_path, run_mpi
-from solvers.mor import classical, load_reduced_model, sketched, thermal_block  # noqa: F401  (kinds for load)
+from solvers.mor import load_reduced_model, thermal_block
 from solvers.mor.pymor_bridge import export_pymor
 
 SELF = MPI.COMM_SELF
