@@ -80,6 +80,7 @@ def _coercivity(text):
 
 
 def add_arguments(parser):
+    """The ``build`` and ``eval`` actions and their options (the ``rsketch`` command's hook)."""
     actions = parser.add_subparsers(dest="mor_action", metavar="ACTION")
     actions.required = True
     build = actions.add_parser("build", help="offline: greedy reduced basis -> reduced model file",
@@ -160,6 +161,7 @@ def _add_eval_arguments(p):
 
 
 def run(args):
+    """Run the chosen action; returns the exit status (the ``rsketch`` command's hook)."""
     return args._mor_run(args)
 
 
@@ -261,6 +263,11 @@ def _sketch_json(red, args):
 
 
 def run_build(args):
+    """``rsketch mor build``: options and outputs checked, model, training set, greedy, files.
+
+    Collective. Rank 0 prints the progress and writes the reduced model (atomically, via
+    :meth:`~solvers.mor.ReducedModel.save`) and then the report and plot together.
+    """
     comm = get_comm()
     tic = time.perf_counter()
     _check_build_options(args, comm)
@@ -441,6 +448,12 @@ def _results_text(path, labels, mus, rows, n_out, complex_outputs):
 
 
 def run_eval(args):
+    """``rsketch mor eval``: the reduced model at every row of ``--params``.
+
+    Collective. Every rank reads the reduced model and the CSV (both small) and checks
+    every row; the rows are shared out by :class:`rsketch.Layout` (no communication while
+    evaluating), gathered on rank 0, which writes the results.
+    """
     comm = get_comm()
     tic = time.perf_counter()
     with replicated():
