@@ -8,6 +8,7 @@ module              holds
 ``linsolve``        :class:`LinearSolver`: full solves and Riesz solves (direct / Krylov)
 ``model``           :class:`ParametricModel`: the affine full-order model, row-distributed
 ``problems``        the thermal block (pyMOR's, bitwise) and advection-diffusion, distributed
+``pymor_bridge``    :func:`from_pymor`, :func:`export_pymor`, :func:`load_matrices`
 ``product``         :class:`ProductSketch`: Θ = ΩQ and the dual sketch ΩQR_U⁻¹ of a model
 ``sketched``        :class:`SketchedReductor`: sketched Galerkin / minimal residual, estimator
 ``classical``       :class:`ClassicalReductor`: the baseline (Galerkin, Gram-matrix estimator)
@@ -31,6 +32,7 @@ from .parameters import ParameterSpace
 from .pod import SketchedPOD, pod, sketched_pod
 from .problems import PROBLEMS, advection_diffusion, make_model, thermal_block, thermal_block_permutation
 from .product import ProductSketch
+from .pymor_bridge import export_pymor, from_pymor, load_matrices
 from .reduced import ReducedModel, ReducedSolution, load_reduced_model
 from .sketched import SketchedReducedModel, SketchedReductor
 
@@ -39,4 +41,4 @@ __all__ = ["ParameterSpace", "ParametricModel", "LinearSolver", "SolveError", "C
            "load_reduced_model", "thermal_block", "thermal_block_permutation", "advection_diffusion",
            "make_model", "PROBLEMS", "SketchedReductor", "SketchedReducedModel", "ProductSketch",
            "ClassicalReductor", "ClassicalReducedModel", "greedy", "GreedyResult", "pod",
-           "sketched_pod", "SketchedPOD"]
+           "sketched_pod", "SketchedPOD", "from_pymor", "export_pymor", "load_matrices"]
