@@ -285,8 +285,10 @@ def run_build(args):
         # the final basis's certificate (no communication), kept in the file and the report
         cert = red.certify()
         rom = red.reduce()
+        hint = ("" if cert["epsilon"] < 1 else
+                "; not certified (>= 1): rerun with --target-epsilon 0.5 or a larger --k")
         print0(f"certified distortion of the sketch on the reduced space: {cert['epsilon']:.3f} "
-               f"(k = {cert['k']}, k_phi = {cert['k_phi']})", comm=comm)
+               f"(k = {cert['k']}, k_phi = {cert['k_phi']}){hint}", comm=comm)
     total = time.perf_counter() - tic
     sketch_info = _sketch_json(red, args)
     rom.meta.update({"model": {"name": model.name, "n": model.n, "source": desc},
