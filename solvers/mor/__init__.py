@@ -11,6 +11,7 @@ module              holds
 ``pymor_bridge``    :func:`from_pymor`, :func:`export_pymor`, :func:`load_matrices`
 ``product``         :class:`ProductSketch`: Θ = ΩQ and the dual sketch ΩQR_U⁻¹ of a model
 ``sketched``        :class:`SketchedReductor`: sketched Galerkin / minimal residual, estimator
+``dictionary``      :class:`DictionaryReductor`: a sketched dictionary, online atom selection (OMP)
 ``classical``       :class:`ClassicalReductor`: the baseline (Galerkin, Gram-matrix estimator)
 ``pod``             :func:`pod`, :func:`sketched_pod`, :class:`SketchedPOD`
 ``greedy``          :func:`greedy`: the weak greedy of pyMOR's ``rb_greedy``, any reductor
@@ -24,6 +25,7 @@ only inside :func:`from_pymor`. ``docs/mor.md`` is the user guide.
 
 from .classical import ClassicalReducedModel, ClassicalReductor
 from .coefficients import Callable, Coefficient, Constant, Projection
+from .dictionary import DictionaryReducedModel, DictionaryReductor, omp
 from .errors import ExtensionError, SolveError
 from .greedy import GreedyResult, greedy
 from .linsolve import LinearSolver
@@ -41,4 +43,5 @@ __all__ = ["ParameterSpace", "ParametricModel", "LinearSolver", "SolveError", "C
            "load_reduced_model", "thermal_block", "thermal_block_permutation", "advection_diffusion",
            "make_model", "PROBLEMS", "SketchedReductor", "SketchedReducedModel", "ProductSketch",
            "ClassicalReductor", "ClassicalReducedModel", "greedy", "GreedyResult", "pod",
-           "sketched_pod", "SketchedPOD", "from_pymor", "export_pymor", "load_matrices"]
+           "sketched_pod", "SketchedPOD", "from_pymor", "export_pymor", "load_matrices",
+           "DictionaryReductor", "DictionaryReducedModel", "omp"]
