@@ -137,3 +137,21 @@ def test_matvec_checks_local_size():
         D.matvec(np.full(10, np.nan), check=True)
     with pytest.raises(ValueError, match="local sizes"):
         D.matvec(np.ones(11), check=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128, np.float32, np.complex64])
+@pytest.mark.parametrize("conj", [False, True])
+def test_transpose_equals_scipy(dtype, conj):
+    A = random_matrix(37, density=0.15, seed=4, dtype=dtype)
+    T = DistCSR.from_global(A, SELF).transpose(conj=conj)
+    want = (A.conj().T if conj else A.T).tocsr()
+    assert T.dtype == A.dtype and T.shape == A.shape
+    assert (T.to_scipy() != want).nnz == 0            # bitwise: entries are only moved
+
+
+def test_conj_transpose_is_transpose_conj():
+    A = random_matrix(20, seed=6, dtype=np.complex128)
+    D = DistCSR.from_global(A, SELF)
+    assert (D.conj_transpose().to_scipy() != A.conj().T).nnz == 0
+    x = np.arange(20.0) + 1j
+    np.testing.assert_allclose(D.conj_transpose().matvec(x), A.conj().T @ x, rtol=1e-14)
