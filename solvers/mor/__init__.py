@@ -12,6 +12,7 @@ module              holds
 ``product``         :class:`ProductSketch`: Θ = ΩQ and the dual sketch ΩQR_U⁻¹ of a model
 ``sketched``        :class:`SketchedReductor`: sketched Galerkin / minimal residual, estimator
 ``dictionary``      :class:`DictionaryReductor`: a sketched dictionary, online atom selection (OMP)
+``outputs``         :class:`PrimalDualReductor`: outputs with the primal-dual correction, bound
 ``classical``       :class:`ClassicalReductor`: the baseline (Galerkin, Gram-matrix estimator)
 ``pod``             :func:`pod`, :func:`sketched_pod`, :class:`SketchedPOD`
 ``greedy``          :func:`greedy`: the weak greedy of pyMOR's ``rb_greedy``, any reductor
@@ -30,6 +31,7 @@ from .errors import ExtensionError, SolveError
 from .greedy import GreedyResult, greedy
 from .linsolve import LinearSolver
 from .model import ParametricModel
+from .outputs import OutputEstimate, PrimalDualReducedModel, PrimalDualReductor, dual_model
 from .parameters import ParameterSpace
 from .pod import SketchedPOD, pod, sketched_pod
 from .problems import PROBLEMS, advection_diffusion, make_model, thermal_block, thermal_block_permutation
@@ -44,4 +46,5 @@ __all__ = ["ParameterSpace", "ParametricModel", "LinearSolver", "SolveError", "C
            "make_model", "PROBLEMS", "SketchedReductor", "SketchedReducedModel", "ProductSketch",
            "ClassicalReductor", "ClassicalReducedModel", "greedy", "GreedyResult", "pod",
            "sketched_pod", "SketchedPOD", "from_pymor", "export_pymor", "load_matrices",
-           "DictionaryReductor", "DictionaryReducedModel", "omp"]
+           "DictionaryReductor", "DictionaryReducedModel", "omp", "dual_model", "PrimalDualReductor",
+           "PrimalDualReducedModel", "OutputEstimate"]
