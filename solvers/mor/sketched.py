@@ -908,7 +908,9 @@ class SketchedReductor:
         arrays = {"U_theta": self._SU.copy(), "V": self._V.copy(), "f": self._f.copy(),
                   "G": np.ascontiguousarray(G), "g": np.ascontiguousarray(g),
                   "T": np.array(self._basis.T[:r, :r]), "Phi_U": self._PU.copy(), "Phi_V": self._PV.copy(),
-                  "Phi_f": self._Pf.copy(), "outputs": self._out.copy()}
+                  "Phi_f": self._Pf.copy(),
+                  # a model without outputs: r x 0 (the file format's shape), not 0 x 0
+                  "outputs": self._out.copy() if self._L is not None else np.zeros((r, 0), dtype=self._dtype)}
         last = self.certification_history[-1] if self.certification_history else None
         meta = {"projection": self.projection, "k": self.k, "k_phi": self.k_phi,
                 "sketch": [repr(S) for S, _ in self._ps.blocks],
