@@ -28,7 +28,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import scipy.linalg as sla
 
 from rsketch.mpi import Reductions, agreed, collective_errors, get_comm
 from rsketch.sketch import Gaussian, Sketch, check_sketch
@@ -37,15 +36,7 @@ from rsketch.validation import replicated
 from ..operators import Operator
 from .linsolve import LinearSolver
 from .reduced import register
-from .sketched import (
-    SINGULAR_RCOND,
-    SketchedReducedModel,
-    SketchedReductor,
-    _lapack,
-    _svd_lstsq,
-    galerkin_solve,
-    minres_solve,
-)
+from .sketched import SketchedReducedModel, SketchedReductor, galerkin_solve, minres_solve
 
 __all__ = ["InterpolatedInverse", "PreconditionedSketchedReductor", "PreconditionedReducedModel",
            "default_hs_size", "hs_fit"]
@@ -108,18 +99,9 @@ def hs_fit(S0, S, theta):
     C = C.reshape(p, -1).T
     rhs = S0.reshape(-1).astype(C.dtype)
     dt = np.result_type(C, rhs)
-    flags = {"singular": False, "rcond": 1.0}
     if not (np.isfinite(C).all() and np.isfinite(rhs).all()):
         return np.zeros(p, dtype=dt), float("inf"), {"singular": True, "rcond": 0.0}
-    Q, R = np.linalg.qr(C)
-    R = np.ascontiguousarray(R)
-    rcond = float(_lapack("trcon", R)(R, norm="1", uplo="U", diag="N")[0]) if np.abs(R).max() > 0 else 0.0
-    if rcond >= SINGULAR_RCOND:
-        lam = sla.solve_triangular(R, Q.conj().T @ rhs, lower=False, check_finite=False)
-    else:
-        lam = _svd_lstsq(C, rhs)
-        flags = {"singular": True, "rcond": rcond}
-    flags["rcond"] = rcond
+    lam, flags = minres_solve(C, rhs, dt)          # the reduced minres solve: QR, SVD if rank deficient
     return lam.astype(dt, copy=False), float(np.linalg.norm(rhs - C @ lam)), flags
 
 
