@@ -96,6 +96,44 @@ def _svd_lstsq(M, rhs):
     return Vh[keep].conj().T @ ((U[:, keep].conj().T @ rhs) / s[keep])
 
 
+def galerkin_solve(M, rhs, dtype):
+    """The reduced Galerkin system ``M a = rhs`` (``r x r``): LU with a condition estimate.
+
+    Returns ``(a, flags)``; ``flags["singular"]`` when the reciprocal condition number is
+    below ``SINGULAR_RCOND`` or the data are not finite (``a``: truncated-SVD least squares).
+    """
+    r = M.shape[0]
+    M = M.astype(dtype, copy=False)
+    rhs = rhs.astype(dtype, copy=False)
+    if not (np.isfinite(M).all() and np.isfinite(rhs).all()):
+        return np.zeros(r, dtype=dtype), {"singular": True, "rcond": 0.0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sla.LinAlgWarning)
+        lu, piv = sla.lu_factor(M, check_finite=False)
+    anorm = np.abs(M).sum(axis=0).max()
+    rcond = float(_lapack("gecon", lu)(lu, anorm, norm="1")[0]) if anorm > 0 else 0.0
+    if not rcond >= SINGULAR_RCOND:
+        return _svd_lstsq(M, rhs).astype(dtype, copy=False), {"singular": True, "rcond": rcond}
+    return sla.lu_solve((lu, piv), rhs, check_finite=False), {"singular": False, "rcond": rcond}
+
+
+def minres_solve(V, f, dtype):
+    """``argmin_a ||V a - f||_2`` (``V``: ``k x r``) by Householder QR of ``[V, f]`` (no normal equations).
+
+    Returns ``(a, flags)`` as :func:`galerkin_solve`.
+    """
+    r = V.shape[1]
+    if not (np.isfinite(V).all() and np.isfinite(f).all()):
+        return np.zeros(r, dtype=dtype), {"singular": True, "rcond": 0.0}
+    R = np.linalg.qr(np.column_stack((V, f)), mode="r")        # Householder, (r+1) x (r+1)
+    Rr = np.ascontiguousarray(R[:r, :r])
+    rcond = float(_lapack("trcon", Rr)(Rr, norm="1", uplo="U", diag="N")[0]) if np.abs(Rr).max() > 0 else 0.0
+    if not rcond >= SINGULAR_RCOND:
+        return _svd_lstsq(V, f).astype(dtype, copy=False), {"singular": True, "rcond": rcond}
+    a = sla.solve_triangular(Rr, R[:r, r], lower=False, check_finite=False)
+    return a.astype(dtype, copy=False), {"singular": False, "rcond": rcond}
+
+
 @register
 class SketchedReducedModel(ReducedModel):
     r"""A reduced model from sketches: the online stage of :class:`SketchedReductor`.
@@ -207,28 +245,10 @@ class SketchedReducedModel(ReducedModel):
         if r == 0:
             return np.zeros(0, dtype=dt), {"singular": False, "rcond": 1.0}
         if self.projection == "galerkin":
-            M = np.tensordot(theta, self.arrays["G"], axes=1).astype(dt, copy=False)
-            rhs = (theta_rhs @ self.arrays["g"]).astype(dt, copy=False)
-            if not (np.isfinite(M).all() and np.isfinite(rhs).all()):
-                return np.zeros(r, dtype=dt), {"singular": True, "rcond": 0.0}
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", sla.LinAlgWarning)
-                lu, piv = sla.lu_factor(M, check_finite=False)
-            anorm = np.abs(M).sum(axis=0).max()
-            rcond = float(_lapack("gecon", lu)(lu, anorm, norm="1")[0]) if anorm > 0 else 0.0
-            if not rcond >= SINGULAR_RCOND:
-                return _svd_lstsq(M, rhs).astype(dt, copy=False), {"singular": True, "rcond": rcond}
-            return sla.lu_solve((lu, piv), rhs, check_finite=False), {"singular": False, "rcond": rcond}
-        V, f = self._sketched(theta, theta_rhs)
-        if not (np.isfinite(V).all() and np.isfinite(f).all()):
-            return np.zeros(r, dtype=dt), {"singular": True, "rcond": 0.0}
-        R = np.linalg.qr(np.column_stack((V, f)), mode="r")        # Householder, (r+1) x (r+1)
-        Rr = np.ascontiguousarray(R[:r, :r])
-        rcond = float(_lapack("trcon", Rr)(Rr, norm="1", uplo="U", diag="N")[0]) if np.abs(Rr).max() > 0 else 0.0
-        if not rcond >= SINGULAR_RCOND:
-            return _svd_lstsq(V, f).astype(dt, copy=False), {"singular": True, "rcond": rcond}
-        a = sla.solve_triangular(Rr, R[:r, r], lower=False, check_finite=False)
-        return a.astype(dt, copy=False), {"singular": False, "rcond": rcond}
+            M = np.tensordot(theta, self.arrays["G"], axes=1)
+            rhs = theta_rhs @ self.arrays["g"]
+            return galerkin_solve(M, rhs, dt)
+        return minres_solve(*self._sketched(theta, theta_rhs), dt)
 
     def _residual_norm(self, theta, theta_rhs, a):
         V, f = self._sketched(theta, theta_rhs)
@@ -642,12 +662,14 @@ class SketchedReductor:
         self._tick("operator", t0)
         Y = [np.asarray(ps.dual(z), dtype=self._dtype) for z in Z]
         extra = [np.ascontiguousarray(self._L.conj().T @ W)] if self._L is not None else []
-        res = ps.sketch([W] + Y, extra=extra)
+        X = self._more_vectors(W)
+        res = ps.sketch([W] + Y + X, extra=extra)
         tW, pW = res[0]
         tY = [res[1 + q][0] for q in range(len(Y))]
         pY = [res[1 + q][1] for q in range(len(Y))]
-        LW = res[1 + len(Y)] if extra else None
-        if not all(np.isfinite(x).all() for x in [tW] + tY):
+        tX = [res[1 + len(Y) + j][0] for j in range(len(X))]
+        LW = res[1 + len(Y) + len(X)] if extra else None
+        if not all(np.isfinite(x).all() for x in [tW] + tY + tX):
             raise agreed(ValueError("the sketches of the new columns are not finite: an operator term or "
                                     "the Riesz solve produced NaN/Inf"))
         t0 = time.perf_counter()
@@ -678,6 +700,7 @@ class SketchedReductor:
             outn = new(LW.astype(dt), self._out.conj().T).conj().T
         if self._Y is not None:
             Yn = [new(Y[q], self._Y[q]) for q in range(len(Y))]
+        more = self._more_transform(tX, new)
         # append (nothing stored for the earlier columns changes)
         ma = len(J)
         self._grow_basis_capacity(r + ma)
@@ -695,11 +718,27 @@ class SketchedReductor:
         self._Ubuf[:, r:r + ma] = Un
         if self._Y is not None:
             self._Y = [np.asfortranarray(np.concatenate((self._Y[q], Yn[q]), axis=1)) for q in range(len(Y))]
+        self._more_append(more)
         self._r = r + ma
         self._tick("orth", t0)
         if self.target_epsilon is not None:
             self._adapt()
         return ma
+
+    # Hooks of reductors that keep further sketched images of the basis (the preconditioned
+    # one: Theta A(mu_i)^{-1} A_q U_r). They ride in the extension's one reduction and are
+    # transformed by linearity like the others; the base class keeps none.
+
+    def _more_vectors(self, W):
+        """Further local images of the new columns ``W`` to sketch with :math:`\\Theta` (list of ``(n_local, m)``)."""
+        return []
+
+    def _more_transform(self, tX, new):
+        """The sketches of the new basis vectors' images from ``tX`` (``new(tX_j, stored_j)``); no state change."""
+        return None
+
+    def _more_append(self, more):
+        """Append what :meth:`_more_transform` returned (called only once the extension succeeds)."""
 
     def _grow_basis_capacity(self, need):
         """Room for ``need`` columns in the incremental QR of :math:`\\Theta U_r` (copied, not recomputed)."""
@@ -869,7 +908,9 @@ class SketchedReductor:
         arrays = {"U_theta": self._SU.copy(), "V": self._V.copy(), "f": self._f.copy(),
                   "G": np.ascontiguousarray(G), "g": np.ascontiguousarray(g),
                   "T": np.array(self._basis.T[:r, :r]), "Phi_U": self._PU.copy(), "Phi_V": self._PV.copy(),
-                  "Phi_f": self._Pf.copy(), "outputs": self._out.copy()}
+                  "Phi_f": self._Pf.copy(),
+                  # a model without outputs: r x 0 (the file format's shape), not 0 x 0
+                  "outputs": self._out.copy() if self._L is not None else np.zeros((r, 0), dtype=self._dtype)}
         last = self.certification_history[-1] if self.certification_history else None
         meta = {"projection": self.projection, "k": self.k, "k_phi": self.k_phi,
                 "sketch": [repr(S) for S, _ in self._ps.blocks],
