@@ -13,6 +13,7 @@ module              holds
 ``sketched``        :class:`SketchedReductor`: sketched Galerkin / minimal residual, estimator
 ``dictionary``      :class:`DictionaryReductor`: a sketched dictionary, online atom selection (OMP)
 ``outputs``         :class:`PrimalDualReductor`: outputs with the primal-dual correction, bound
+``preconditioner``  :class:`InterpolatedInverse` P(μ) = Σλ_i A(μ_i)⁻¹, the preconditioned reductor
 ``classical``       :class:`ClassicalReductor`: the baseline (Galerkin, Gram-matrix estimator)
 ``pod``             :func:`pod`, :func:`sketched_pod`, :class:`SketchedPOD`
 ``greedy``          :func:`greedy`: the weak greedy of pyMOR's ``rb_greedy``, any reductor
@@ -34,6 +35,7 @@ from .model import ParametricModel
 from .outputs import OutputEstimate, PrimalDualReducedModel, PrimalDualReductor, dual_model
 from .parameters import ParameterSpace
 from .pod import SketchedPOD, pod, sketched_pod
+from .preconditioner import InterpolatedInverse, PreconditionedReducedModel, PreconditionedSketchedReductor
 from .problems import PROBLEMS, advection_diffusion, make_model, thermal_block, thermal_block_permutation
 from .product import ProductSketch
 from .pymor_bridge import export_pymor, from_pymor, load_matrices
@@ -47,4 +49,5 @@ __all__ = ["ParameterSpace", "ParametricModel", "LinearSolver", "SolveError", "C
            "ClassicalReductor", "ClassicalReducedModel", "greedy", "GreedyResult", "pod",
            "sketched_pod", "SketchedPOD", "from_pymor", "export_pymor", "load_matrices",
            "DictionaryReductor", "DictionaryReducedModel", "omp", "dual_model", "PrimalDualReductor",
-           "PrimalDualReducedModel", "OutputEstimate"]
+           "PrimalDualReducedModel", "OutputEstimate", "InterpolatedInverse",
+           "PreconditionedSketchedReductor", "PreconditionedReducedModel"]
