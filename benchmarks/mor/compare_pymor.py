@@ -42,7 +42,6 @@ from benchmarks.mor.common import (
     Recorder,
     TimedFom,
     energy_norms,
-    get_greedy,
     index_of_rows,
     machine_load,
     parse_problem,
@@ -115,9 +114,9 @@ def _run_pymor(method, fom, train, ptrain, r_max, dims):
 def _run_ours(method, model, train, r_max, dims, args):
     from solvers.mor import LinearSolver
     from solvers.mor.classical import ClassicalReductor
+    from solvers.mor.greedy import greedy
     from solvers.mor.sketched import SketchedReductor
 
-    greedy, _ = get_greedy()
     state = {}
 
     def make():
@@ -287,14 +286,13 @@ def main(argv=None):
     args = ap.parse_args(argv)
     require_one_rank("compare_pymor")
     quiet_pymor()
-    greedy_impl = get_greedy()[1]
     load_before = machine_load()
-    print0(f"compare_pymor: greedy {greedy_impl}; load {load_before['loadavg']}")
+    print0(f"compare_pymor: load {load_before['loadavg']}")
     warm_up(args)
     tic = time.perf_counter()
     problems = [run_problem(spec, args) for spec in args.problems]
     payload = {"benchmark": "compare_pymor", "machine": machine(), "ranks": 1, "args": vars(args),
-               "greedy": greedy_impl, "load_before": load_before, "load_after": machine_load(),
+               "greedy": "solvers.mor.greedy.greedy", "load_before": load_before, "load_after": machine_load(),
                "wall_time": time.perf_counter() - tic, "problems": problems,
                "rows": [row for p in problems for row in p["rows"]]}
     path = write_json(result_path(f"compare_pymor{args.tag}.json", args.out), payload)
