@@ -1,1 +1,0 @@
-"""Model order reduction benchmarks: rsketch's reductors against pyMOR on pyMOR's thermal block."""

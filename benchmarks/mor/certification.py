@@ -26,7 +26,7 @@ space (delta = 1e-3; the default sparse-sign Phi uses the Gaussian bound nominal
 extended one snapshot at a time up to ``--adaptive-r``: after each extension it certifies and,
 while eps_bar > target, doubles k (fresh independent blocks). Its ``certification_history``
 (r, k, eps_bar) is recorded, with the true distortion of the final Theta on U_r.
-JSON and a PNG in benchmarks/results/.
+JSON and a PNG: ``benchmarks/results/mor_certification{tag}.json/.png``.
 """
 
 from __future__ import annotations
@@ -199,8 +199,8 @@ def main(argv=None):
                            "terms": model.num_terms, "factor_rows": int(Q.shape[0]),
                            "factor_relative_error": factor_error},
                "certify_delta": 1e-3, "fixed": fixed, "adaptive": adaptive}
-    path = write_json(result_path(f"certification{args.tag}.json", args.out), payload)
-    png = plot(payload, result_path(f"certification{args.tag}.png", args.out))
+    path = write_json(result_path(f"mor_certification{args.tag}.json", args.out), payload)
+    png = plot(payload, result_path(f"mor_certification{args.tag}.png", args.out))
     print0(f"wrote {path}, {png} ({payload['wall_time']:.0f} s)")
     return payload
 

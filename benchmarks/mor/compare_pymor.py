@@ -25,7 +25,7 @@ time per mu (reduced solve + estimate, best of ``--repeat``). Offline: the greed
 time (reductor construction included) and its split: FOM solves, ``extend_basis``,
 ``reduce`` (pyMOR assembles its estimator there: Riesz solves and the residual basis),
 training-set estimation. Ratios are quotients of the reported times (< 1: the first
-method is faster). One rank (pyMOR is serial). JSON: ``benchmarks/results/compare_pymor{tag}.json``.
+method is faster). One rank (pyMOR is serial). JSON: ``benchmarks/results/mor_compare_pymor{tag}.json``.
 """
 
 from __future__ import annotations
@@ -271,7 +271,7 @@ def _ratios(problem, r_max):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--problems", nargs="+", default=["2x2:64:20", "3x3:100:25"],
+    ap.add_argument("--problems", nargs="+", default=["2x2:64:20", "3x3:100:30"],
                     help="B1xB2:n[:r_max] (pyMOR's thermal block with diameter 1/n)")
     ap.add_argument("--r-max", type=int, default=20, help="r_max of problems that give none")
     ap.add_argument("--step", type=int, default=5, help="report r = step, 2 step, ..., r_max")
@@ -295,7 +295,7 @@ def main(argv=None):
                "greedy": "solvers.mor.greedy.greedy", "load_before": load_before, "load_after": machine_load(),
                "wall_time": time.perf_counter() - tic, "problems": problems,
                "rows": [row for p in problems for row in p["rows"]]}
-    path = write_json(result_path(f"compare_pymor{args.tag}.json", args.out), payload)
+    path = write_json(result_path(f"mor_compare_pymor{args.tag}.json", args.out), payload)
     print0(f"\nwrote {path} ({payload['wall_time']:.0f} s)")
     return payload
 

@@ -22,7 +22,8 @@ over ``--test`` other random mu: the largest true error relative to ``||u(mu)||`
 (``h1_0_semi`` norm, full SuperLU solves), the largest relative estimate
 Delta(mu)/||u(mu)||, and the effectivities Delta/||e|| (min, max). The estimator's *floor*
 is the smallest, over r, of its largest relative estimate: a Gram-matrix estimator cannot
-go below about sqrt(u) ||b||_{U'} / (alpha ||u||). JSON and a PNG in benchmarks/results/.
+go below about sqrt(u) ||b||_{U'} / (alpha ||u||).
+JSON and a PNG: ``benchmarks/results/mor_estimator_curve{tag}.json/.png``.
 """
 
 from __future__ import annotations
@@ -222,8 +223,8 @@ def main(argv=None):
                "unit_roundoff": UNIT_ROUNDOFF, "sqrt_unit_roundoff": float(np.sqrt(UNIT_ROUNDOFF)),
                "picks": picks, "training_projection_error": proj_history,
                "best_approximation_error": best, "methods": runs}
-    path = write_json(result_path(f"estimator_curve{args.tag}.json", args.out), payload)
-    png = plot(payload, result_path(f"estimator_curve{args.tag}.png", args.out))
+    path = write_json(result_path(f"mor_estimator_curve{args.tag}.json", args.out), payload)
+    png = plot(payload, result_path(f"mor_estimator_curve{args.tag}.png", args.out))
     print0(f"wrote {path}, {png} ({payload['wall_time']:.0f} s)")
     return payload
 

@@ -13,7 +13,7 @@ from benchmarks.mor import certification, compare_pymor, estimator_curve
 def test_compare_pymor_small(tmp_path):
     compare_pymor.main(["--problems", "2x2:8:6", "--train", "15", "--test", "6", "--step", "3", "--repeat", "1",
                         "--out", str(tmp_path)])
-    data = json.loads((tmp_path / "compare_pymor.json").read_text())
+    data = json.loads((tmp_path / "mor_compare_pymor.json").read_text())
     assert data["ranks"] == 1 and "uptime" in data["load_before"] and len(data["load_after"]["loadavg"]) == 3
     (prob,) = data["problems"]
     assert prob["n"] == 9 ** 2 + 8 ** 2 and prob["terms"] == 5 and prob["bitwise_equal_to_pymor"] is True
@@ -51,8 +51,8 @@ def test_compare_pymor_small(tmp_path):
 
 def test_estimator_curve_small(tmp_path):
     estimator_curve.main(["--grid", "8", "--train", "30", "--test", "5", "--r-max", "20", "--out", str(tmp_path)])
-    data = json.loads((tmp_path / "estimator_curve.json").read_text())
-    assert (tmp_path / "estimator_curve.png").stat().st_size > 0
+    data = json.loads((tmp_path / "mor_estimator_curve.json").read_text())
+    assert (tmp_path / "mor_estimator_curve.png").stat().st_size > 0
     picks = data["picks"]
     assert len(set(picks)) == len(picks) and 0 < len(picks) <= 20
     best = np.array(data["best_approximation_error"])
@@ -75,8 +75,8 @@ def test_certification_small(tmp_path):
     certification.main(["--grid", "8", "--r", "4", "--ks", "12", "48", "--seeds", "2", "--k-phi", "600",
                         "--test", "3", "--adaptive-r", "5", "--adaptive-k0", "8", "--adaptive-max-k", "256",
                         "--target", "0.9", "--out", str(tmp_path)])
-    data = json.loads((tmp_path / "certification.json").read_text())
-    assert (tmp_path / "certification.png").stat().st_size > 0
+    data = json.loads((tmp_path / "mor_certification.json").read_text())
+    assert (tmp_path / "mor_certification.png").stat().st_size > 0
     assert data["problem"]["factor_relative_error"] < 1e-12          # Q^T Q = R_U
     rows = data["fixed"]
     assert [(r["k"], r["seed"]) for r in rows] == [(12, 0), (12, 1), (48, 0), (48, 1)]
