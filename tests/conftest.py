@@ -7,11 +7,16 @@ computed from the global data on ``COMM_SELF``. Helpers shared with the benchmar
 :mod:`rsketch.testing`.
 """
 
+import os
 import sys
 
-import numpy as np
-import pytest
-from mpi4py import MPI
+# pyMOR, imported on several ranks, turns ranks 1.. into its own MPI event loop unless its MPI
+# support is disabled before the first import (solvers.mor.from_pymor refuses to run then).
+os.environ.setdefault("PYMOR_CONFIG_DISABLE", "MPI")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from mpi4py import MPI  # noqa: E402
 
 
 def pytest_runtest_logreport(report):

@@ -297,8 +297,10 @@ class SketchedReductor:
         the whole residual space). ``False``: no :math:`\Phi`.
     certify_sketch : rsketch.Sketch or int, optional
         :math:`\Omega_\Phi` (independent of :math:`\Omega`: another seed), or its size.
-        Default ``SparseSign(default_certify_size(max_dim + 1, certify_delta))`` with a
-        seed derived from the sketch's.
+        Default ``SparseSign(default_certify_size(max_dim + 1, certify_delta, omega))`` with a
+        seed derived from the sketch's, ``omega = 0.5`` or ``target_epsilon / 2`` if smaller
+        (:math:`\Phi`'s own distortion is a floor of every certificate; a ``target_epsilon``
+        below it is refused).
     certify_delta : float, optional
         Failure probability of each certificate (default 1e-3).
     target_epsilon : float, optional
@@ -480,7 +482,11 @@ class SketchedReductor:
             if certify is None:
                 phi = None
             elif certify_sketch is None or isinstance(certify_sketch, (int, np.integer)):
-                kp = default_certify_size(max_dim + 1, certify_delta) if certify_sketch is None else certify_sketch
+                # Phi's own distortion omega is a floor of every certificate: with a target,
+                # size Phi for omega <= target / 2 so that a good enough Theta can reach it
+                omega = 0.5 if target_epsilon is None else min(0.5, target_epsilon / 2)
+                kp = default_certify_size(max_dim + 1, certify_delta, omega) if certify_sketch is None \
+                    else certify_sketch
                 phi = SparseSign(int(kp), nnz=min(8, int(kp)), seed=_seed(sketch.seed, 1))
             elif isinstance(certify_sketch, Sketch):
                 phi = certify_sketch
@@ -490,6 +496,15 @@ class SketchedReductor:
                 raise TypeError(f"certify_sketch must be an rsketch sketch or a size, got "
                                 f"{type(certify_sketch).__name__}")
             max_k = 16 * sketch.k if max_k is None else int(max_k)
+            if target_epsilon is not None and phi is not None:
+                floor = certification_omega(phi.k, max_dim + 1, certify_delta)[1]
+                if floor >= target_epsilon:
+                    raise ValueError(
+                        f"target_epsilon={target_epsilon} cannot be certified with a certification "
+                        f"sketch of {phi.k} rows: its own distortion on {max_dim + 1} dimensions is "
+                        f"{floor:.3f}; give certify_sketch at least "
+                        f"{default_certify_size(max_dim + 1, certify_delta, target_epsilon / 2)} rows "
+                        "(or leave it to the default)")
         self.model = model
         self.projection = projection
         self.coercivity_estimator = model.coercivity_estimator if coercivity_estimator is None \

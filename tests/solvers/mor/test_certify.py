@@ -129,11 +129,22 @@ def test_target_epsilon_grows_k_and_records_history():
 
 def test_target_not_reached_within_max_k():
     model = make_model()
-    red = SketchedReductor(model, rs.SparseSign(10, seed=2), certify_sketch=rs.Gaussian(300, seed=3),
-                           target_epsilon=0.05, max_k=40)
+    red = SketchedReductor(model, rs.SparseSign(10, seed=2), certify_sketch=rs.Gaussian(3000, seed=3),
+                           target_epsilon=0.3, max_k=20, max_dim=3)
     red.extend_basis(snapshots(model, 3))
     last = red.certification_history[-1]
-    assert not last["target_reached"] and last["k"] == 40 and last["epsilon"] > 0.05
+    assert not last["target_reached"] and last["k"] == 20 and last["epsilon"] > 0.3
+
+
+def test_target_below_the_certification_floor_is_refused():
+    # Phi's own distortion bounds every certificate from below: such a target can never be met
+    model = make_model()
+    with pytest.raises(ValueError, match="cannot be certified with a certification sketch of 300 rows"):
+        SketchedReductor(model, rs.SparseSign(10, seed=2), certify_sketch=rs.Gaussian(300, seed=3),
+                         target_epsilon=0.05, max_dim=3)
+    # the default certification sketch is sized for the target
+    red = SketchedReductor(model, rs.SparseSign(10, seed=2), target_epsilon=0.3, max_dim=3)
+    assert rs.certification_omega(red.k_phi, 4)[1] <= 0.15
 
 
 def test_online_certificate_per_mu():
