@@ -1,18 +1,26 @@
-r"""Full-order models built in parallel: pyMOR's thermal block and an advection–diffusion problem.
+r"""Full-order models built in parallel: pyMOR's thermal block, advection–diffusion, Helmholtz.
 
 Every generator builds only this rank's rows of every affine term, from index arithmetic
 on the global grid (vectorized: no Python loop over rows or elements), on any number of
 ranks; no rank ever forms a global matrix. The rows are split by :class:`rsketch.Layout`,
 so the distributed terms are exactly the serial ones cut into blocks of rows.
 
-=============================  ==============================================================
-generator                      problem
-=============================  ==============================================================
-:func:`thermal_block`          pyMOR's ``thermal_block_problem`` discretized like pyMOR's
-                               ``discretize_stationary_cg`` (P1 on a ``TriaGrid``), bitwise
-:func:`advection_diffusion`    :math:`-\kappa\Delta u + \beta\cdot\nabla u = 1`, finite
-                               differences: nonsymmetric (minimal residual matters here)
-=============================  ==============================================================
+====================================  =======================================================
+generator                             problem
+====================================  =======================================================
+:func:`thermal_block`                 pyMOR's ``thermal_block_problem`` discretized like
+                                      pyMOR's ``discretize_stationary_cg`` (P1 on a
+                                      ``TriaGrid``), bitwise
+:func:`advection_diffusion`           :math:`-\kappa\Delta u + \beta\cdot\nabla u = 1`, finite
+                                      differences: nonsymmetric (minimal residual matters)
+:func:`rotating_advection_diffusion`  the same with :math:`\beta = s(\cos\varphi, \sin\varphi)`,
+                                      :math:`\mu = (\varphi, \kappa)`: thin layers turning
+                                      round the square, a large Kolmogorov width
+:func:`helmholtz`                     :math:`-\Delta u - (\omega/c)^2 u = f` in a layered
+                                      medium, absorbing boundary: complex, indefinite,
+                                      resonant (where minimal residual and preconditioning
+                                      matter)
+====================================  =======================================================
 
 ``PROBLEMS`` and :func:`make_model` serve the command line (a problem by name and size),
 like :func:`solvers.operators.make_problem`.
@@ -31,14 +39,16 @@ from rsketch.validation import check_choice, check_int, check_memory, check_numb
 
 from ..operators import DistCSR
 from ..operators.problems import stencil_rows
-from .coefficients import Constant, Monomial, Projection
+from .coefficients import Constant, Cos, Monomial, Projection, Sin
 from .model import ParametricModel
 from .parameters import ParameterSpace
 
-__all__ = ["thermal_block", "thermal_block_permutation", "advection_diffusion", "helmholtz",
+__all__ = ["thermal_block", "thermal_block_permutation", "advection_diffusion",
+           "rotating_advection_diffusion", "helmholtz",
            "PROBLEMS", "make_model", "NUMBERINGS"]
 
 NUMBERINGS = ("interleaved", "pymor")
+VELOCITIES = ("cartesian", "angle")
 
 # The triangles of square (i, j), in pyMOR's order (kind k = element index // n**2): bottom,
 # right, top, left, each (centre, corner, corner). For the corner at (i, j), the squares
@@ -408,14 +418,15 @@ def thermal_block(num_blocks=(2, 2), n=None, *, diameter=None, parameter_range=(
 # ------------------------------------------------------------------ advection–diffusion
 
 
-def advection_diffusion(n, *, diffusion_range=(0.01, 1.0), velocity_range=(-10.0, 10.0),
-                        solver=None, comm=None):
+def advection_diffusion(n, *, diffusion_range=(0.01, 1.0), velocity_range=None, velocity="cartesian",
+                        angle_range=None, speed=None, solver=None, comm=None):
     r"""Advection–diffusion with parametrized diffusivity and velocity, built distributed.
 
     .. math::
 
         -\kappa\,\Delta u + \beta\cdot\nabla u = 1 \text{ in } (0,1)^2, \qquad
-        u = 0 \text{ on the boundary}, \qquad \mu = (\kappa, \beta_1, \beta_2).
+        u = 0 \text{ on the boundary}, \qquad \mu = (\kappa, \beta_1, \beta_2)
+        \text{ or } \mu = (\varphi, \kappa),\ \beta = s(\cos\varphi, \sin\varphi).
 
     Parameters
     ----------
@@ -424,7 +435,15 @@ def advection_diffusion(n, *, diffusion_range=(0.01, 1.0), velocity_range=(-10.0
     diffusion_range : (float, float), optional
         Range of :math:`\kappa` (positive).
     velocity_range : (float, float), optional
-        Range of each :math:`\beta_a`.
+        Range of each :math:`\beta_a` (``velocity="cartesian"``); default (-10, 10).
+    velocity : {"cartesian", "angle"}, optional
+        The velocity's parameters: its two components, or its direction :math:`\varphi`
+        at the fixed speed :math:`s` (see :func:`rotating_advection_diffusion`).
+    angle_range : (float, float), optional
+        Range of :math:`\varphi` in radians (``velocity="angle"``); default
+        :math:`(0, 2\pi)`.
+    speed : float, optional
+        :math:`s = |\beta|` (``velocity="angle"``); default 1.
     solver : str, LinearSolver or callable, optional
     comm : mpi4py.MPI.Comm, optional
 
@@ -434,7 +453,11 @@ def advection_diffusion(n, *, diffusion_range=(0.01, 1.0), velocity_range=(-10.0
         Terms :math:`(L, C_1, C_2)` with coefficients :math:`(\kappa, \beta_1, \beta_2)`;
         parameter space ``{"diffusion": 1, "velocity": 2}`` (rows :math:`\mu = (\kappa,
         \beta_1, \beta_2)`, names sorted); product :math:`R_U = L`; coercivity estimator
-        ``Projection(0)`` (:math:`\kappa`); one output (the mean of :math:`u`).
+        ``Projection(0)`` (:math:`\kappa`); one output (the mean of :math:`u`). With
+        ``velocity="angle"``: coefficients :math:`(\kappa, s\cos\varphi, s\sin\varphi)`
+        (``Projection(1)``, ``Cos(0, s)``, ``Sin(0, s)``, data), parameter space
+        ``{"angle": 1, "diffusion": 1}`` (rows :math:`\mu = (\varphi, \kappa)`),
+        coercivity estimator ``Projection(1)``; the terms are the same.
 
     Notes
     -----
@@ -472,13 +495,24 @@ def advection_diffusion(n, *, diffusion_range=(0.01, 1.0), velocity_range=(-10.0
         if float(n) ** 2 >= 2**62:
             raise ValueError(f"n={n} gives more than 2**62 unknowns")
         ranges = []
-        for name, r in (("diffusion_range", diffusion_range), ("velocity_range", velocity_range)):
+        velocity = check_choice(velocity, "velocity", VELOCITIES)
+        vr = (-10.0, 10.0) if velocity_range is None else velocity_range
+        for name, r in (("diffusion_range", diffusion_range), ("velocity_range", vr)):
             r = np.asarray(r, dtype=np.float64).ravel()
             if r.shape != (2,) or not np.isfinite(r).all() or r[0] > r[1]:
                 raise ValueError(f"{name} must be (low, high) with low <= high, got {r.tolist()}")
             ranges.append(r)
         if ranges[0][0] <= 0:
             raise ValueError(f"diffusion_range must be positive, got {ranges[0].tolist()}")
+        if velocity == "angle":
+            if velocity_range is not None:
+                raise ValueError('velocity_range applies to velocity="cartesian"; with velocity="angle" '
+                                 'give angle_range and speed')
+            angles = _check_range((0.0, 2 * math.pi) if angle_range is None else angle_range,
+                                  "angle_range", positive=False)
+            speed = check_number(1.0 if speed is None else speed, "speed", minimum=0.0, open_low=True)
+        elif angle_range is not None or speed is not None:
+            raise ValueError('angle_range and speed apply to velocity="angle"')
     h = 1.0 / (n + 1)
     size = n * n
     layout = Layout(size, comm)
@@ -492,13 +526,76 @@ def advection_diffusion(n, *, diffusion_range=(0.01, 1.0), velocity_range=(-10.0
         e = np.eye(2)[a]
         C, _ = stencil_rows(n, 2, rows, -(h / 2) * e, zero, (h / 2) * e)
         terms.append(DistCSR.from_local_rows(C, size, comm))
-    space = ParameterSpace(np.array([ranges[0], ranges[1], ranges[1]]),
-                           names={"diffusion": 1, "velocity": 2})
-    return ParametricModel(terms, [Projection(0), Projection(1), Projection(2)],
+    if velocity == "angle":         # mu = (angle, diffusion): names sorted
+        space = ParameterSpace(np.array([angles, ranges[0]]), names={"angle": 1, "diffusion": 1})
+        coefficients, kappa = [Projection(1), Cos(0, speed), Sin(0, speed)], Projection(1)
+    else:
+        space = ParameterSpace(np.array([ranges[0], ranges[1], ranges[1]]),
+                               names={"diffusion": 1, "velocity": 2})
+        coefficients, kappa = [Projection(0), Projection(1), Projection(2)], Projection(0)
+    return ParametricModel(terms, coefficients,
                            [np.full(rows.size, h * h)], parameter_space=space, product=terms[0],
                            outputs=[np.full(rows.size, 1.0 / size)], solver=solver,
-                           coercivity_estimator=Projection(0), name="advection_diffusion",
+                           coercivity_estimator=kappa, name="advection_diffusion",
                            comm=comm)
+
+
+def rotating_advection_diffusion(n, *, diffusion_range=(5e-3, 5e-2), angle_range=(0.0, 2 * math.pi),
+                                 speed=1.0, solver=None, comm=None):
+    r"""Advection–diffusion with a rotating velocity and thin layers: a large Kolmogorov width.
+
+    :func:`advection_diffusion` with ``velocity="angle"``:
+    :math:`-\kappa\Delta u + s(\cos\varphi, \sin\varphi)\cdot\nabla u = 1`,
+    :math:`u = 0` on the boundary, :math:`\mu = (\varphi, \kappa)`. The solution is
+    :math:`\approx` the distance to the inflow boundary along the flow, with a boundary
+    layer of width :math:`\kappa/s` on the outflow sides: as :math:`\varphi` turns through
+    :math:`2\pi` the layer travels round the whole boundary (and the kink along the
+    characteristic from an inflow corner, an interior layer, sweeps the square), so no
+    single low-dimensional space
+    approximates all solutions well. The regime where dictionaries (a local choice of a few
+    snapshots per :math:`\mu`) beat one reduced space.
+
+    Parameters
+    ----------
+    n : int
+        Interior grid points per direction.
+    diffusion_range : (float, float), optional
+        Range of :math:`\kappa`. The default (0.005, 0.05) keeps the cell Péclet number
+        :math:`s h/(2\kappa) \le 1` (no central-difference oscillations) for
+        :math:`n \ge 99` at :math:`s = 1`; smaller :math:`n` still solves, with wiggles
+        at the outflow layer.
+    angle_range : (float, float), optional
+        Range of the direction :math:`\varphi` (radians); default a full turn.
+    speed : float, optional
+        :math:`s`.
+    solver, comm : optional
+
+    Returns
+    -------
+    ParametricModel
+        As :func:`advection_diffusion` with ``velocity="angle"``; coercivity estimator
+        :math:`\kappa` (exact: the convection terms are skew).
+
+    Notes
+    -----
+    Measured at :math:`n = 64`, 400 Latin-hypercube snapshots: the singular values of the
+    snapshot matrix in the :math:`R_U` norm fall below :math:`10^{-2}` (:math:`10^{-4}`)
+    of the largest only after 35 (104) terms, against 8 (19) for a diffusion-dominated
+    setting (``advection_diffusion`` with :math:`\kappa \in [0.1, 1]`,
+    :math:`\beta_a \in [-1, 1]`). :func:`advection_diffusion`'s own default ranges
+    (Péclet numbers up to :math:`10^3`) are about as wide, 36 (92); what the preset adds is
+    the direction as the parameter (two parameters, the speed fixed) and layers without
+    central-difference wiggles from :math:`n = 99`.
+
+    Examples
+    --------
+    >>> model = rotating_advection_diffusion(16)
+    >>> model.parameter_space.labels, [repr(c) for c in model.coefficients]
+    (['angle', 'diffusion'], ['Projection(1)', 'Cos(0)', 'Sin(0)'])
+    >>> u = model.solve([0.5, 0.01])
+    """
+    return advection_diffusion(n, diffusion_range=diffusion_range, velocity="angle",
+                               angle_range=angle_range, speed=speed, solver=solver, comm=comm)
 
 
 # ------------------------------------------------------------------ Helmholtz
@@ -771,6 +868,7 @@ def helmholtz(n, *, frequency_range=(2.0, 8.0), layers=(1.0, 0.5, 1.0), interfac
 PROBLEMS = {
     "thermal_block": thermal_block,
     "advection_diffusion": advection_diffusion,
+    "rotating_advection_diffusion": rotating_advection_diffusion,
     "helmholtz": helmholtz,
 }
 

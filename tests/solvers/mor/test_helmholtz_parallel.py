@@ -13,7 +13,7 @@ from mpi4py import MPI
 
 from rsketch.testing.distributed import assert_close_global, gathered, local_rows
 from solvers.mor import LinearSolver
-from solvers.mor.problems import helmholtz
+from solvers.mor.problems import helmholtz, rotating_advection_diffusion
 from tests.solvers.mor.test_model_parallel import assert_same_model
 
 SELF = MPI.COMM_SELF
@@ -47,3 +47,11 @@ def test_helmholtz_solution_equals_serial(comm):
     assert_close_global(u, local_rows(u_ref, comm, dist.layout), comm, rtol=1e-9)
     np.testing.assert_allclose(dist.output(u), serial.output(u_ref), rtol=1e-9)
     np.testing.assert_allclose(gathered(dist.rhs_vector(mu), comm), serial.rhs_vector(mu), rtol=0)
+
+
+def test_rotating_advection_diffusion_rows_equal_serial(comm):
+    dist = rotating_advection_diffusion(11, speed=2.0, comm=comm)
+    serial = rotating_advection_diffusion(11, speed=2.0, comm=SELF)
+    assert_same_model(dist, serial, comm)
+    mu = [2.0, 0.02]
+    assert_close_global(dist.solve(mu), local_rows(serial.solve(mu), comm, dist.layout), comm, rtol=1e-9)
