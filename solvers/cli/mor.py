@@ -101,7 +101,8 @@ def _add_build_arguments(p):
                      help="thermal block: blocks per direction (default 2 2)")
     src.add_argument("--n", type=int, default=64,
                      help="grid size of the built-in problem: squares per direction (thermal "
-                          "block) or interior points per direction (advection-diffusion); default 64")
+                          "block), interior points per direction (advection-diffusion), grid "
+                          "points per direction, boundary included (helmholtz); default 64")
     src.add_argument("--matrices", default=None, metavar="DIR",
                      help="a folder written by solvers.mor.pymor_bridge.export_pymor")
     src.add_argument("--parameter-range", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),

@@ -7,7 +7,7 @@ module              holds
 ``coefficients``    coefficient functions :math:`\\theta(\\mu)` (constants, projections)
 ``linsolve``        :class:`LinearSolver`: full solves and Riesz solves (direct / Krylov)
 ``model``           :class:`ParametricModel`: the affine full-order model, row-distributed
-``problems``        the thermal block (pyMOR's, bitwise) and advection-diffusion, distributed
+``problems``        the thermal block (pyMOR's, bitwise), advection-diffusion, Helmholtz, distributed
 ``pymor_bridge``    :func:`from_pymor`, :func:`export_pymor`, :func:`load_matrices`
 ``product``         :class:`ProductSketch`: Θ = ΩQ and the dual sketch ΩQR_U⁻¹ of a model
 ``sketched``        :class:`SketchedReductor`: sketched Galerkin / minimal residual, estimator
@@ -26,7 +26,7 @@ only inside :func:`from_pymor`. ``docs/mor.md`` is the user guide.
 """
 
 from .classical import ClassicalReducedModel, ClassicalReductor
-from .coefficients import Callable, Coefficient, Constant, Projection
+from .coefficients import Callable, Coefficient, Constant, Cos, Monomial, Projection, Sin
 from .dictionary import DictionaryReducedModel, DictionaryReductor, omp
 from .errors import ExtensionError, SolveError
 from .greedy import GreedyResult, greedy
@@ -36,7 +36,15 @@ from .outputs import OutputEstimate, PrimalDualReducedModel, PrimalDualReductor,
 from .parameters import ParameterSpace
 from .pod import SketchedPOD, pod, sketched_pod
 from .preconditioner import InterpolatedInverse, PreconditionedReducedModel, PreconditionedSketchedReductor
-from .problems import PROBLEMS, advection_diffusion, make_model, thermal_block, thermal_block_permutation
+from .problems import (
+    PROBLEMS,
+    advection_diffusion,
+    helmholtz,
+    make_model,
+    rotating_advection_diffusion,
+    thermal_block,
+    thermal_block_permutation,
+)
 from .product import ProductSketch
 from .pymor_bridge import export_pymor, from_pymor, load_matrices
 from .reduced import ReducedModel, ReducedSolution, load_reduced_model
@@ -50,4 +58,5 @@ __all__ = ["ParameterSpace", "ParametricModel", "LinearSolver", "SolveError", "C
            "sketched_pod", "SketchedPOD", "from_pymor", "export_pymor", "load_matrices",
            "DictionaryReductor", "DictionaryReducedModel", "omp", "dual_model", "PrimalDualReductor",
            "PrimalDualReducedModel", "OutputEstimate", "InterpolatedInverse",
-           "PreconditionedSketchedReductor", "PreconditionedReducedModel"]
+           "PreconditionedSketchedReductor", "PreconditionedReducedModel", "helmholtz",
+           "rotating_advection_diffusion", "Monomial", "Cos", "Sin"]
