@@ -1,7 +1,9 @@
 r"""Coefficient functions :math:`\theta(\mu)` of an affine decomposition.
 
 A coefficient is a constant, a component of :math:`\mu` (pyMOR's
-``ProjectionParameterFunctional``), or any Python callable. The first two are data: a
+``ProjectionParameterFunctional``), a monomial :math:`c\prod_i \mu_i^{e_i}` (e.g.
+:math:`-\omega^2/c^2` of a Helmholtz problem), :math:`c\cos\mu_i` or :math:`c\sin\mu_i`
+(a velocity given by its angle), or any Python callable. All but the callable are data: a
 reduced-model file stores them and evaluates them after loading without the code that
 built the model; a callable works in memory only, and saving a reduced model that needs
 one is refused with a message saying so.
@@ -9,12 +11,31 @@ one is refused with a message saying so.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
 
-__all__ = ["Coefficient", "Constant", "Projection", "Callable", "as_coefficient",
-           "coefficient_from_json"]
+__all__ = ["Coefficient", "Constant", "Projection", "Monomial", "Cos", "Sin", "Callable",
+           "as_coefficient", "coefficient_from_json"]
+
+KINDS = ("const", "projection", "monomial", "cos", "sin")
+
+
+def _scale(scale):
+    """A float, or a complex without a negative zero real part (``-1j`` prints as ``-1j``)."""
+    v = complex(scale)
+    return complex(v.real + 0.0, v.imag) if v.imag != 0 else float(v.real)
+
+
+def _scale_json(scale):
+    """A real or complex scale as JSON numbers: ``[re]`` or ``[re, im]``."""
+    v = complex(scale)
+    return [v.real] if v.imag == 0 else [v.real, v.imag]
+
+
+def _scale_from_json(parts):
+    return float(parts[0]) if len(parts) == 1 else complex(parts[0], parts[1])
 
 
 class Coefficient:
@@ -70,6 +91,88 @@ class Projection(Coefficient):
         return f"Projection({self.index})" if self.scale == 1.0 else f"Projection({self.index}, {self.scale})"
 
 
+class Monomial(Coefficient):
+    r""":math:`\theta(\mu) = c \prod_i \mu_i^{e_i}`: ``scale`` times a product of powers.
+
+    Parameters
+    ----------
+    powers : dict or sequence of (int, number)
+        ``{index: exponent}``, each factor evaluated as the Python float power
+        ``mu[index] ** exponent`` (an integral exponent as an int).
+    scale : real or complex, optional
+
+    Examples
+    --------
+    >>> Monomial({0: 2}, -0.25)([3.0, 2.0])             # -omega**2 / c**2 with c = 2
+    -2.25
+    >>> Monomial({0: 1, 1: -1}, -1j)([3.0, 2.0])         # -i omega / c, c a parameter
+    -1.5j
+    """
+
+    def __init__(self, powers, scale=1.0):
+        items = powers.items() if isinstance(powers, dict) else powers
+        self.powers = tuple((int(i), float(e)) for i, e in items)
+        if not self.powers:
+            raise ValueError("a Monomial needs at least one (index, exponent)")
+        self.scale = _scale(scale)
+
+    def __call__(self, mu):
+        v = 1.0
+        for i, e in self.powers:
+            x = float(mu[i])
+            v *= x ** int(e) if e == int(e) else x ** e
+        return v if self.scale == 1.0 else self.scale * v
+
+    def to_json(self):
+        return ["monomial", [[i, e] for i, e in self.powers]] + _scale_json(self.scale)
+
+    def __repr__(self):
+        powers = ", ".join(f"{i}: {e:g}" for i, e in self.powers)
+        return f"Monomial({{{powers}}}, {self.scale!r})"
+
+
+class _Trig(Coefficient):
+    kind = None
+    fn = None
+
+    def __init__(self, index, scale=1.0):
+        self.index = int(index)
+        self.scale = _scale(scale)
+
+    def __call__(self, mu):
+        v = float(type(self).fn(float(mu[self.index])))
+        return v if self.scale == 1.0 else self.scale * v
+
+    def to_json(self):
+        return [self.kind, self.index] + _scale_json(self.scale)
+
+    def __repr__(self):
+        name = type(self).__name__
+        return f"{name}({self.index})" if self.scale == 1.0 else f"{name}({self.index}, {self.scale!r})"
+
+
+class Cos(_Trig):
+    r""":math:`\theta(\mu) = c \cos \mu_i` (``scale`` :math:`c`; the angle in radians).
+
+    >>> Cos(0, 2.0)([0.0])
+    2.0
+    """
+
+    kind = "cos"
+    fn = math.cos
+
+
+class Sin(_Trig):
+    r""":math:`\theta(\mu) = c \sin \mu_i` (``scale`` :math:`c`; the angle in radians).
+
+    >>> Sin(1)([0.0, 0.0])
+    0.0
+    """
+
+    kind = "sin"
+    fn = math.sin
+
+
 class Callable(Coefficient):
     """Any function ``mu -> scalar`` (not storable in a reduced-model file)."""
 
@@ -90,7 +193,7 @@ def as_coefficient(spec, name="coefficient"):
         return spec
     if isinstance(spec, numbers.Number) and not isinstance(spec, bool):
         return Constant(spec)
-    if isinstance(spec, (tuple, list)) and spec and spec[0] in ("const", "projection"):
+    if isinstance(spec, (tuple, list)) and spec and spec[0] in KINDS:
         return coefficient_from_json(list(spec))
     if callable(spec):
         return Callable(spec)
@@ -99,13 +202,21 @@ def as_coefficient(spec, name="coefficient"):
 
 
 def coefficient_from_json(spec):
-    """Inverse of :meth:`Coefficient.to_json`."""
+    """Inverse of :meth:`Coefficient.to_json`.
+
+    >>> coefficient_from_json(Monomial({0: 2, 1: -1}, -1j).to_json())
+    Monomial({0: 2, 1: -1}, -1j)
+    """
     kind = spec[0]
     if kind == "const":
         return Constant(spec[1] if len(spec) == 2 else complex(spec[1], spec[2]))
     if kind == "projection":
         return Projection(spec[1], spec[2] if len(spec) > 2 else 1.0)
-    raise ValueError(f"unknown coefficient kind {kind!r} (known: const, projection)")
+    if kind == "monomial":
+        return Monomial([tuple(p) for p in spec[1]], _scale_from_json(spec[2:]) if len(spec) > 2 else 1.0)
+    if kind in ("cos", "sin"):
+        return (Cos if kind == "cos" else Sin)(spec[1], _scale_from_json(spec[2:]) if len(spec) > 2 else 1.0)
+    raise ValueError(f"unknown coefficient kind {kind!r} (known: {', '.join(KINDS)})")
 
 
 def evaluate(coefficients, mu, dtype):

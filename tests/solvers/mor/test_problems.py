@@ -282,7 +282,7 @@ def test_advection_diffusion_bad_arguments(kwargs, match):
 
 
 def test_make_model():
-    assert set(PROBLEMS) == {"thermal_block", "advection_diffusion"}
+    assert {"thermal_block", "advection_diffusion", "rotating_advection_diffusion", "helmholtz"} == set(PROBLEMS)
     m = make_model("thermal_block", 5, comm=SELF, num_blocks=(3, 3))
     assert m.n == 36 + 25 and m.num_terms == 10
     a = make_model("advection_diffusion", 5, comm=SELF, velocity_range=(-1.0, 1.0))
