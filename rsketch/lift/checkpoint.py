@@ -23,7 +23,8 @@ import numpy as np
 
 from ..arguments import check_choice
 
-__all__ = ["TensorInfo", "Checkpoint", "open_checkpoint", "checkpoint_files", "upcast"]
+__all__ = ["TensorInfo", "Checkpoint", "open_checkpoint", "checkpoint_files", "upcast", "LOAD_DTYPES",
+           "round_to_load_dtype"]
 
 # Storage dtypes the readers upcast; everything else (integers, bool) is not a weight.
 _FLOAT_NAMES = {"F16", "BF16", "F32", "F64"}
@@ -77,6 +78,47 @@ def upcast(array, name="tensor", dtype=None):
         return array
     target = np.float32 if dtype is None else np.dtype(dtype)
     return array if dt == target else array.astype(target)
+
+
+#: Precision the weights are analysed in: ``"auto"`` as stored (what ``read`` returns,
+#: exactly), ``"bf16"`` rounded to bfloat16 first, as a model loaded with
+#: ``torch_dtype=torch.bfloat16`` (the LIFT reference's loader) holds them.
+LOAD_DTYPES = ("auto", "bf16")
+
+
+def round_to_load_dtype(W, load_dtype="auto"):
+    """The weights as a training code that loads the model in ``load_dtype`` sees them.
+
+    Parameters
+    ----------
+    W : ndarray of float32 or float64
+        Weights (any shape) as :meth:`Checkpoint.read` returns them; modified in place
+        for ``"bf16"`` (one 2-byte copy on the way).
+    load_dtype : {"auto", "bf16"}
+        ``"auto"``: returned unchanged. ``"bf16"``: each value rounded to the nearest
+        bfloat16 (ties to even, ``ml_dtypes``), which is what ``torch``'s
+        ``float32 -> bfloat16`` cast does. float32 storage read as float64 holds the
+        float32 values exactly, so one rounding of the float64 value is that cast.
+        Values beyond the bfloat16 range become ``inf`` (and the analysis then refuses
+        the matrix as it would in bf16 training); bfloat16 storage is unchanged.
+
+    Returns
+    -------
+    ndarray
+        ``W`` itself.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> round_to_load_dtype(np.array([1 + 2.0**-8, 1 + 3 * 2.0**-9, 0.1]), "bf16").tolist()
+    [1.0, 1.0078125, 0.10009765625]
+    """
+    check_choice(load_dtype, "load_dtype", LOAD_DTYPES)
+    if load_dtype == "bf16":
+        import ml_dtypes  # a lift extra; only this option needs it
+
+        W[...] = W.astype(ml_dtypes.bfloat16)  # exact upcast back into W's own buffer
+    return W
 
 
 def _malformed(path, kind, exc):

@@ -17,7 +17,7 @@ from __future__ import annotations
 from ..arguments import check_number
 from ..io import atomic_write_all, check_outputs, json_writer, write_json, write_on_root
 from ..mpi import agreed, get_comm, raise_collectively
-from .checkpoint import checkpoint_files
+from .checkpoint import LOAD_DTYPES, checkpoint_files
 from .io import MASK_FORMATS, mask_drift, masks_writer
 from .masks import DEFAULT_POWER_ITERS, METHODS
 
@@ -46,6 +46,9 @@ def add_arguments(parser):
     parser.add_argument("--smallest", action="store_true",
                         help="select the smallest |W_r| entries (what the reference code's "
                              "default configuration does) instead of the largest")
+    parser.add_argument("--load-dtype", choices=LOAD_DTYPES, default="auto",
+                        help="precision of the analysed weights: as stored (auto, default) or "
+                             "rounded to bfloat16 first, as the reference code loads the model (bf16)")
     parser.add_argument("--include", action="append", metavar="PATTERN",
                         help="only matrices matching this shell pattern (repeatable)")
     parser.add_argument("--exclude", action="append", metavar="PATTERN",
@@ -121,7 +124,8 @@ def run(args):
         args.checkpoint, args.rank, k=args.k, density=args.density, lora_rank=args.lora_rank,
         largest=not args.smallest, method=args.method, oversample=args.oversample,
         power_iters=args.power_iters, seed=args.seed, include=args.include,
-        exclude=args.exclude, default_exclude=not args.no_default_exclude, exact=args.exact,
+        exclude=args.exclude, default_exclude=not args.no_default_exclude,
+        load_dtype=args.load_dtype, exact=args.exact,
         max_matrix_bytes=None if args.max_matrix_mb is None else args.max_matrix_mb * 2**20,
         progress=not args.no_progress, comm=comm)
     report = write_on_root(comm, lambda: _write(res, args))

@@ -20,7 +20,7 @@ from mpi4py import MPI
 
 from ..mpi import Layout, gather_objects, get_comm, max_over_ranks, raise_collectively, sub_communicator
 from ..validation import check_choice, check_int
-from .checkpoint import open_checkpoint
+from .checkpoint import LOAD_DTYPES, open_checkpoint, round_to_load_dtype
 from .diagnostics import MatrixReport, analyze_matrix
 from .distribute import plan_work
 from .masks import DEFAULT_POWER_ITERS, METHODS, check_low_rank_options, resolve_k
@@ -100,8 +100,8 @@ def _progress(total, comm, enabled):
 
 def compute_masks(checkpoint, rank, *, k=None, density=None, lora_rank=None, largest=True,
                   method="rsvd", oversample=None, power_iters=DEFAULT_POWER_ITERS, seed=0,
-                  include=None, exclude=None, default_exclude=True, exact=False, head=8,
-                  max_matrix_bytes=None, progress=False, comm=None):
+                  include=None, exclude=None, default_exclude=True, load_dtype="auto", exact=False,
+                  head=8, max_matrix_bytes=None, progress=False, comm=None):
     """Principal-weight masks of every selected matrix of a checkpoint, over MPI ranks.
 
     Collective over ``comm``. Parameters not listed are those of
@@ -113,6 +113,11 @@ def compute_masks(checkpoint, rank, *, k=None, density=None, lora_rank=None, lar
         Anything :func:`rsketch.lift.open_checkpoint` accepts.
     include, exclude, default_exclude
         Matrix selection (:func:`rsketch.lift.select_matrices`).
+    load_dtype : {"auto", "bf16"}
+        ``"auto"`` (default) analyses the weights as stored; ``"bf16"`` rounds them to
+        bfloat16 first (:func:`rsketch.lift.round_to_load_dtype`), as the LIFT reference
+        does by loading the model with ``torch_dtype=torch.bfloat16``: an F32 checkpoint
+        then gives the reference's masks, not those of its float32 weights.
     exact : bool
         Also compute each exact-SVD mask and report the overlap (``jaccard_exact``).
     max_matrix_bytes : int, optional
@@ -165,6 +170,13 @@ def compute_masks(checkpoint, rank, *, k=None, density=None, lora_rank=None, lar
             resolve_k(info.shape, k=k, density=density, lora_rank=lora_rank)
         check_int(rank, "rank", minimum=1)
         check_choice(method, "method", METHODS)
+        check_choice(load_dtype, "load_dtype", LOAD_DTYPES)
+        if load_dtype == "bf16":
+            try:  # a missing extra is refused here, on every rank, not in the middle of a run
+                import ml_dtypes  # noqa: F401
+            except ImportError:
+                raise ValueError("load_dtype='bf16' needs ml_dtypes "
+                                 "(pip install ml_dtypes, or the lift extra)") from None
         check_low_rank_options(oversample, power_iters, seed)
     except (ValueError, TypeError, KeyError) as exc:
         err = exc
@@ -173,7 +185,7 @@ def compute_masks(checkpoint, rank, *, k=None, density=None, lora_rank=None, lar
     settings = {"rank": rank, "k": k, "density": density, "lora_rank": lora_rank,
                 "largest": bool(largest), "method": method, "oversample": oversample,
                 "power_iters": power_iters, "seed": seed, "include": include,
-                "exclude": exclude, "default_exclude": default_exclude}
+                "exclude": exclude, "default_exclude": default_exclude, "load_dtype": load_dtype}
     opts = dict(k=k, density=density, lora_rank=lora_rank, largest=largest, method=method,
                 oversample=oversample, power_iters=power_iters, seed=seed, exact=exact, head=head)
     names = [t.name for t in chosen]
@@ -194,7 +206,7 @@ def compute_masks(checkpoint, rank, *, k=None, density=None, lora_rank=None, lar
     for i in mine:
         try:
             # float64 straight from storage: the only full-size copy the analysis needs
-            W = ckpt.read(names[i], dtype=np.float64)
+            W = round_to_load_dtype(ckpt.read(names[i], dtype=np.float64), load_dtype)
             rep = analyze_matrix(W, rank, name=names[i], comm=MPI.COMM_SELF, **opts)
         except (ValueError, TypeError) as exc:
             err = type(exc)(f"matrix {names[i]!r}: {exc}")
@@ -215,7 +227,9 @@ def compute_masks(checkpoint, rank, *, k=None, density=None, lora_rank=None, lar
                 local_err, W = None, None
                 try:
                     lay = Layout(shapes[i][0], sub)
-                    W = ckpt.read(names[i], rows=slice(lay.start, lay.stop), dtype=np.float64)
+                    # rounding is entrywise, so each member rounds its rows alone
+                    W = round_to_load_dtype(ckpt.read(names[i], rows=slice(lay.start, lay.stop),
+                                                      dtype=np.float64), load_dtype)
                 except (ValueError, TypeError) as exc:
                     local_err = exc
                 try:

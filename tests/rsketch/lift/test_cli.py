@@ -74,6 +74,21 @@ def test_gguf_checkpoint_smallest_option(tmp_path):
     assert_same_selection(mask, np.abs(Wr), 500, largest=False)
 
 
+def test_load_dtype_bf16_option_reaches_the_analysis(tmp_path):
+    """`--load-dtype bf16` gives the masks of the bf16-rounded F32 weights, and says so."""
+    import ml_dtypes
+
+    W = np.random.default_rng(3).standard_normal((64, 48)).astype(np.float32)
+    ckpt = tmp_path / "f32.safetensors"
+    save_safetensors(ckpt, {"l.q.weight": W})
+    out = tmp_path / "m.safetensors"
+    assert main(["lift", str(ckpt), "--rank", "4", "--k", "200", "--method", "svd",
+                 "--load-dtype", "bf16", "--out", str(out), "--no-progress"]) == 0
+    assert load_settings(out)["load_dtype"] == "bf16"
+    Wr, _ = exact_low_rank(W.astype(ml_dtypes.bfloat16), 4)
+    assert_same_selection(load_masks(out)["l.q.weight"], np.abs(Wr), 200)
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--density", "0.05", "--out", "x"], "--rank is required"),
     (["--rank", "8", "--out", "x"], "give one of --lora-rank, --density, --k"),

@@ -11,7 +11,7 @@ from mpi4py import MPI
 
 from rsketch.lift import analyze_matrix, compute_masks, low_rank_factors, magnitude_indices, principal_indices
 from rsketch.testing.distributed import local_rows
-from rsketch.testing.lift import assert_same_selection, save_safetensors
+from rsketch.testing.lift import assert_same_selection, exact_low_rank, reference_top_k, save_safetensors
 
 
 def decaying(m, n, seed):
@@ -165,3 +165,38 @@ def test_zero_matrix_report_is_a_documented_convention_on_every_rank(comm):
         assert rep.spectrum_head == [0.0, 0.0, 0.0]
         assert rep.note.startswith("zero matrix") and rep.as_dict()["note"] == rep.note
         np.testing.assert_array_equal(rep.indices, np.arange(7))      # all ties: smallest indices
+
+
+@pytest.mark.parametrize("limit", [None, 40000])      # one rank per matrix / row-distributed
+def test_bf16_load_dtype_gives_the_masks_of_the_rounded_weights(limit, comm, shared_dir):
+    """An F32 checkpoint with load_dtype="bf16" is analysed as the reference's bf16 model."""
+    path = shared_dir / "f32.safetensors"
+    g = np.random.default_rng(7)
+    # Gaussian weights: a flat spectrum, whose masks bf16 rounding does move
+    weights = {"l0.q.weight": g.standard_normal((48, 40)).astype(np.float32),
+               "l0.up.weight": g.standard_normal((120, 48)).astype(np.float32)}
+    if comm.rank == 0:
+        save_safetensors(path, weights)
+    comm.Barrier()
+    r, k = 6, 300
+    res = compute_masks(path, r, k=k, largest=False, method="svd", load_dtype="bf16",
+                        max_matrix_bytes=limit, comm=comm)
+    if comm.rank != 0:
+        return
+    assert res.settings["load_dtype"] == "bf16"
+    moved = 0
+    for rep in res.reports:
+        W = weights[rep.name]
+        # independent reference: ml_dtypes rounding, NumPy's SVD, a full sort
+        Wr_bf16, _ = exact_low_rank(W.astype(ml_dtypes.bfloat16).astype(np.float64), r)
+        assert_same_selection(rep.indices, np.abs(Wr_bf16), k, largest=False)
+        assert rep.ranks == (comm.size if limit and W.size * 8 > limit else 1)
+        Wr_f32, _ = exact_low_rank(W, r)
+        moved += np.setdiff1d(reference_top_k(np.abs(Wr_f32), k, False), rep.indices).size
+    assert moved > 0    # the test can tell the rounded weights from the stored ones
+
+
+def test_unknown_load_dtype_is_refused_on_every_rank(comm, shared_dir):
+    ckpt = _checkpoint(shared_dir / "d.safetensors", comm)
+    with pytest.raises(ValueError, match="load_dtype must be"):
+        compute_masks(ckpt, 4, k=10, load_dtype="fp8", comm=comm)
