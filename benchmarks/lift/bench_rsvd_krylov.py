@@ -62,7 +62,8 @@ def run(args):
         W32 = W.astype(np.float32)
         k, r = resolve_k((m, n), density=args.density), args.rank
         t_svd, (Ue, se, Vte) = best_time(lambda W=W: np.linalg.svd(W, full_matrices=False), SELF, args.svd_repeat)
-        t_sel, exact = best_time(lambda: mask_from_factors(Ue[:, :r], se[:r], Vte[:r], k, comm=SELF), SELF)
+        t_sel, exact = best_time(lambda U=Ue[:, :r], V=Vte[:r]: mask_from_factors(U, se[:r], V, k, comm=SELF),
+                                 SELF)
         del Ue, Vte
         print(f"{m}x{n}: numpy.linalg.svd {t_svd:.2f} s (+ mask {t_sel:.2f} s)", flush=True)
         for method, over, q, dt in args.configs:
@@ -89,7 +90,8 @@ def run(args):
                    "peak_over_float32_size": (peak + A.nbytes) / f32,
                    "target": {"speedup": 10.0, "jaccard": 0.99, "peak_over_float32_size": 3.0}}
             rows.append(row)
-            print(f"  {method:<8} l={r + over_n:<4} q={q} {dt}: {t_r:6.2f} s  speed-up {row['speedup_factorization']:5.1f}x"
+            print(f"  {method:<8} l={r + over_n:<4} q={q} {dt}: {t_r:6.2f} s  "
+                  f"speed-up {row['speedup_factorization']:5.1f}x"
                   f" (with mask {row['speedup_end_to_end']:5.1f}x)  Jaccard {jac:.4f}  "
                   f"peak {row['peak_over_float32_size']:.2f}x f32", flush=True)
         del W, W32
