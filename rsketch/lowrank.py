@@ -16,16 +16,36 @@ import numpy as np
 import scipy.sparse as sp
 from mpi4py import MPI
 
-from .mpi import Layout, Reductions, agreed, fused_allreduce, get_comm, raise_collectively
-from .orth.dense import cholesky_upper, ct, householder_qr, right_solve
+from .mpi import (
+    Layout,
+    Reductions,
+    agreed,
+    allgather_rows,
+    fused_allreduce,
+    get_comm,
+    max_over_ranks,
+    raise_collectively,
+)
+from .orth.dense import cholesky_upper, ct, diagonal_phase, householder_qr, right_solve
 from .orth.rcholqr import rcholqr
 from .orth.tsqr import tsqr
 from .sketch import Gaussian, check_sketch
-from .validation import NonFiniteError, check_choice, check_int, check_tall, overflow_error, replicated, require_finite
+from .validation import (
+    NonFiniteError,
+    check_choice,
+    check_int,
+    check_tall,
+    check_work_dtype,
+    overflow_error,
+    replicated,
+    require_finite,
+)
 
-__all__ = ["rsvd", "nystrom", "ORTH_METHODS"]
+__all__ = ["rsvd", "nystrom", "ORTH_METHODS", "RANGE_METHODS"]
 
 ORTH_METHODS = ("tsqr", "rcholqr")
+#: Range finders of :func:`rsvd`: subspace (power) iteration and randomized block Krylov.
+RANGE_METHODS = ("subspace", "krylov")
 
 
 def _check_rank(rank, oversample, limit):
@@ -43,7 +63,33 @@ def _test_sketch(sketch, l, rank):
     return check_sketch(sketch, rank, need_label="rank")
 
 
-def _orthonormalize(Y, comm, orth):
+def _tsqr(Y, layout, comm):
+    """Orthonormal basis of a row-distributed block, in the block's own dtype (TSQR).
+
+    The algorithm of :func:`rsketch.orth.tsqr` (local Householder QR, the small ``R``
+    factors gathered and factored again, a non-negative diagonal), but the local QR and
+    ``Q`` stay in ``Y``'s dtype (float32 with ``work_dtype=float32``) while the stacked
+    ``R`` is factored in float64, and the layout known from the entry check is reused (no
+    second validation ``Allgather`` per iterate). One ``Allgatherv``.
+
+    A numerically rank-deficient ``Y`` still gets orthonormal columns: Householder's
+    extra columns are orthonormal directions of rounding size.
+    """
+    Qi, Ri = np.linalg.qr(Y, mode="reduced")
+    cols = Y.shape[1]
+    big = np.complex128 if np.iscomplexobj(Y) else np.float64
+    stacked = Layout(None, comm, counts=np.minimum(layout.counts, cols))
+    stack = allgather_rows(np.ascontiguousarray(Ri, dtype=big), stacked)
+    require_finite(stack, "TSQR's R", "A_local")     # NaN/Inf from an overflow reach every rank
+    Qh, R = np.linalg.qr(stack, mode="reduced")
+    phase = diagonal_phase(R)
+    # Householder's signs depend on the number of ranks; the unique QR with a non-negative
+    # diagonal does not, so neither does the basis (to rounding)
+    Q = Qi @ (Qh[stacked.start:stacked.start + Ri.shape[0]] * phase).astype(Y.dtype, copy=False)
+    return Q, phase.conj()[:, None] * R
+
+
+def _orthonormalize(Y, layout, comm, orth):
     """``l`` orthonormal columns whose span contains range(Y) (distributed rows).
 
     A numerically rank-deficient ``Y`` (the range of ``A`` is exhausted: ``A`` has rank
@@ -53,13 +99,79 @@ def _orthonormalize(Y, comm, orth):
     whose extra columns are orthonormal directions of rounding size.
     """
     if orth == "rcholqr":
-        Q, _, _, r = rcholqr(Y, comm=comm, pivoting=True, reorth=True)
+        Q, _, _, r = rcholqr(Y, comm=comm, pivoting=True, reorth=True, work_dtype=Y.dtype)
         if r == Y.shape[1]:
-            return Q
-    return tsqr(Y, comm)[0]
+            return Q.astype(Y.dtype, copy=False)
+    return _tsqr(Y, layout, comm)[0]
 
 
-def rsvd(A_local, rank, oversample=10, power_iters=2, sketch=None, comm=None, *, orth="tsqr"):
+def _reduce(X, comm):
+    """Sum of a small local product over the ranks, in double precision (one ``Allreduce``).
+
+    Float32 partial products are summed in float64: the small replicated matrices
+    (``A^H Q``, projections, ``Q^H A``) are then factored in float64, as in the
+    multi-precision setting of the RGS papers.
+    """
+    big = np.complex128 if np.iscomplexobj(X) else np.float64
+    (S,) = fused_allreduce([np.asarray(X, dtype=big)], comm)
+    return S
+
+
+def _subspace_basis(A, Omega, power_iters, layout, comm, orth):
+    """Orthonormal basis of range((A A^H)^q A Omega), re-orthonormalized at every step."""
+    Q = _orthonormalize(A @ Omega, layout, comm, orth)
+    for _ in range(int(power_iters)):
+        Z = _reduce(ct(A) @ Q, comm)
+        require_finite(Z, "A^H Q", "A_local")
+        Z, _ = householder_qr(Z)
+        Q = _orthonormalize(A @ Z.astype(A.dtype, copy=False), layout, comm, orth)
+    return Q
+
+
+def _krylov_basis(A, Omega, depth, layout, comm):
+    r"""Orthonormal basis of the block Krylov space :math:`\mathcal K_{q+1}(AA^H, A\Omega)`.
+
+    Blocks :math:`Q_0 = \mathrm{orth}(A\Omega)`, :math:`W_{j+1} = A(A^H Q_j)` orthogonalized
+    against :math:`[Q_0, \dots, Q_j]` by BCGS2 (project, TSQR, project again, TSQR): the
+    second pass restores orthogonality to :math:`O(u)` lost to cancellation in the first,
+    whatever the conditioning of the block (the powers :math:`(AA^H)^j A\Omega` themselves,
+    whose columns all align with the top singular vectors, are never formed).
+
+    The basis has at most ``min(n, d)`` columns (the last block is cut to that width:
+    a basis of that size spans range(A), and the result is exact to rounding). The
+    iteration stops early (still at least the first ``l`` columns) when a block lies in
+    the span already found to working precision (the range of ``A`` is exhausted, or ``A = 0``:
+    its QR would only return directions already in the basis). The test uses the
+    replicated ``R`` of the first TSQR, so every rank stops at the same block.
+    """
+    n, d = layout.n, A.shape[1]
+    l = Omega.shape[1]
+    # range(A) has dimension <= min(n, d): a wider basis could only add rounding noise
+    width = min((int(depth) + 1) * l, min(n, d))
+    Q = np.empty((A.shape[0], width), dtype=A.dtype)      # filled block by block: no hstack copies
+    Q[:, :l] = _tsqr(A @ Omega, layout, comm)[0]
+    tol = 10 * np.finfo(A.dtype).eps
+    k, prev = l, l
+    while k < width:
+        b = min(l, width - k)           # a partial last block reaches min(n, d) exactly
+        Z = _reduce(ct(A) @ Q[:, k - prev:k], comm)
+        require_finite(Z, "A^H Q", "A_local")
+        W = A @ Z[:, :b].astype(A.dtype, copy=False)
+        Qk = Q[:, :k]
+        C, w2 = fused_allreduce([np.asarray(ct(Qk) @ W, dtype=Z.dtype),
+                                 np.array([np.vdot(W, W).real], dtype=Z.dtype)], comm)
+        W -= Qk @ C.astype(A.dtype, copy=False)
+        W, R = _tsqr(W, layout, comm)
+        if not np.linalg.norm(R) > tol * np.sqrt(float(w2[0].real)):
+            break                                    # nothing new to working precision
+        W -= Qk @ _reduce(ct(Qk) @ W, comm).astype(A.dtype, copy=False)
+        Q[:, k:k + b] = _tsqr(W, layout, comm)[0]
+        k, prev = k + b, b
+    return Q[:, :k]
+
+
+def rsvd(A_local, rank, oversample=10, power_iters=2, sketch=None, comm=None, *, orth="tsqr",
+         method="subspace", work_dtype=None):
     r"""Randomized truncated SVD of a row-distributed matrix.
 
     Parameters
@@ -71,8 +183,12 @@ def rsvd(A_local, rank, oversample=10, power_iters=2, sketch=None, comm=None, *,
     oversample : int
         Extra test vectors: the sketch has ``l = min(rank + oversample, n, d)`` columns.
     power_iters : int
-        Subspace (power) iterations ``q``: the range of :math:`(AA^T)^q A\Omega` is used,
-        which sharpens the decay of the spectrum by the power :math:`2q+1`.
+        ``q``. ``method='subspace'``: subspace (power) iterations, the range of
+        :math:`(AA^T)^q A\Omega` is used, which sharpens the decay of the spectrum by the
+        power :math:`2q+1`. ``method='krylov'``: depth of the block Krylov space
+        :math:`[A\Omega, (AA^T)A\Omega, \dots, (AA^T)^q A\Omega]` (``(q+1) l`` columns,
+        at most ``min(n, d)``). Both apply ``A`` and ``A^T`` ``q`` times
+        each to a block of ``l`` columns.
     sketch : rsketch.Sketch, optional
         Test matrix :math:`\Omega = \Theta^T` with :math:`\Theta` (``l x d``) any
         rsketch sketch of ``k >= rank`` rows, generated on every rank from its seed
@@ -80,10 +196,22 @@ def rsvd(A_local, rank, oversample=10, power_iters=2, sketch=None, comm=None, *,
         not depend on the number of ranks). Default ``Gaussian(l, seed=0)``.
     comm : mpi4py.MPI.Comm, optional
     orth : {'tsqr', 'rcholqr'}
-        Orthonormalization of the tall iterates: TSQR (one ``Allgatherv``) or
-        rank-revealing RCholQR2 (two ``Allreduce``; an iterate it finds numerically rank
-        deficient is orthonormalized by TSQR instead, so both paths return ``rank``
-        triplets).
+        Orthonormalization of the tall iterates of ``method='subspace'``: TSQR (one
+        ``Allgatherv``) or rank-revealing RCholQR2 (two ``Allreduce``; an iterate it finds
+        numerically rank deficient is orthonormalized by TSQR instead, so both paths
+        return ``rank`` triplets). ``method='krylov'`` always uses block Gram-Schmidt
+        with TSQR (BCGS2) and accepts only ``'tsqr'``.
+    method : {'subspace', 'krylov'}
+        Range finder: subspace iteration (Halko, Martinsson & Tropp 2011, Alg. 4.4) or
+        randomized block Krylov iteration (Musco & Musco 2015, Alg. 2) with Rayleigh-Ritz.
+    work_dtype : {None, float32, float64}
+        Storage and products of the large arrays (``A``, the tall iterates, ``Q^H A``).
+        ``None``: the result dtype (float64, complex128 for complex ``A``).
+        ``float32``: ``A`` is used in (or converted to) single precision, which halves
+        memory traffic and doubles BLAS-3 speed; the reductions are summed and the small
+        replicated factorizations (QR of ``A^T Q``, SVD of ``Q^T A``) are done in float64.
+        Singular values and vectors are then accurate to about the float32 precision
+        :math:`6\cdot 10^{-8}` relative to :math:`\|A\|`, not to the float64 one.
 
     Returns
     -------
@@ -105,13 +233,33 @@ def rsvd(A_local, rank, oversample=10, power_iters=2, sketch=None, comm=None, *,
 
     Notes
     -----
-    :math:`Y = A\Omega`, :math:`Q = \mathrm{orth}(Y)`; ``q`` times:
+    Subspace iteration: :math:`Y = A\Omega`, :math:`Q = \mathrm{orth}(Y)`; ``q`` times:
     :math:`Z = \mathrm{orth}(A^H Q)` (one ``Allreduce`` of ``d x l``, then a replicated
     Householder QR), :math:`Q = \mathrm{orth}(AZ)`. Finally :math:`B = Q^H A` (one
     ``Allreduce``), :math:`B = \tilde U \Sigma V^H`, :math:`U = Q\tilde U`.
     Error (HMT Thm 10.6): :math:`\mathbb{E}\|A - U\Sigma V^H\| \le
     [1 + \sqrt{k/(p-1)} + e\sqrt{l}/p \cdot \sqrt{\min(n,d)-k}]^{1/(2q+1)} \sigma_{k+1}`
     for ``p = l - k >= 2``.
+
+    Block Krylov: :math:`Q` is an orthonormal basis of
+    :math:`\mathcal K = [A\Omega, (AA^H)A\Omega, \dots, (AA^H)^q A\Omega]`, built one
+    block at a time (:math:`W_{j+1} = A(A^H Q_j)`, block Gram-Schmidt twice against the
+    basis, TSQR); then the same Rayleigh-Ritz step :math:`B = Q^H A` with ``(q+1) l``
+    rows. The space contains :math:`p(AA^H)A\Omega` for every polynomial ``p`` of degree
+    ``<= q``, hence the Chebyshev polynomial that separates :math:`\sigma_k` from the
+    tail: the gap enters as :math:`\sqrt{\sigma_k/\sigma_{k+1} - 1}` (Musco & Musco 2015,
+    Thm 1: :math:`q = O(\log(d)/\sqrt\varepsilon)` for a :math:`(1+\varepsilon)`
+    approximation, against :math:`O(\log(d)/\varepsilon)` for subspace iteration), which
+    is what flat spectra need. Extra cost over subspace iteration with the same ``l`` and
+    ``q``: the basis is ``q + 1`` times wider in the projections (``O(n (q l)^2)``
+    flops), in ``Q^H A`` and in the SVD of ``B``. Reductions per block: one
+    ``Allreduce`` for :math:`A^H Q_j`, two for the projections (the first also carries
+    :math:`\|W\|_F`), two ``Allgatherv`` (TSQR).
+
+    Work dtype float32: every product with ``A`` runs in single precision (``sgemm``);
+    the partial sums are reduced in float64 and every replicated factorization (QR of
+    :math:`A^H Q`, stacked TSQR factors, SVD of ``B``) is done in float64, so the only
+    float32 errors are the products' :math:`O(u_{32}\|A\|)` and the local Householder QR.
 
     Examples
     --------
@@ -121,32 +269,47 @@ def rsvd(A_local, rank, oversample=10, power_iters=2, sketch=None, comm=None, *,
     >>> U, s, Vt = rs.rsvd(A, 5)
     >>> bool(np.allclose(s, np.linalg.svd(A, compute_uv=False)[:5]))
     True
+    >>> U, s, Vt = rs.rsvd(A, 5, method="krylov", work_dtype=np.float32)
+    >>> bool(np.allclose(s, np.linalg.svd(A, compute_uv=False)[:5], rtol=1e-5))
+    True
     """
     comm = get_comm(comm)
     A, layout, _, out_dtype = check_tall(A_local, comm, "A_local", finite=True, min_rows=1, agree={
-        "rank": rank, "oversample": oversample, "power_iters": power_iters, "sketch": sketch, "orth": orth})
+        "rank": rank, "oversample": oversample, "power_iters": power_iters, "sketch": sketch, "orth": orth,
+        "method": method, "work_dtype": work_dtype})
     d = A.shape[1]
     l = _check_rank(rank, oversample, min(layout.n, d))
     with replicated():
         power_iters = check_int(power_iters, "power_iters", minimum=0)
         check_choice(orth, "orth", ORTH_METHODS)
+        check_choice(method, "method", RANGE_METHODS)
+        if method == "krylov" and orth != "tsqr":
+            raise ValueError("orth='rcholqr' applies to method='subspace'; method='krylov' "
+                             "orthonormalizes its blocks by block Gram-Schmidt with TSQR (orth='tsqr')")
+        wdt = check_work_dtype(work_dtype, out_dtype)
     sketch = _test_sketch(sketch, l, rank)
-    A = np.asarray(A, dtype=out_dtype)
-    Omega = ct(sketch.to_dense(d, MPI.COMM_SELF))      # d x k, the same on every rank
+    # float32 input with work_dtype=float32 is used in place: no copy of A at all
+    A = np.asarray(A, dtype=wdt)
+    Omega = ct(sketch.to_dense(d, MPI.COMM_SELF)).astype(wdt, copy=False)   # d x k, the same on every rank
     try:
-        Q = _orthonormalize(A @ Omega, comm, orth)
-        for _ in range(int(power_iters)):
-            (Z,) = fused_allreduce([ct(A) @ Q], comm)
-            require_finite(Z, "A^H Q", "A_local")
-            Z, _ = householder_qr(Z)
-            Q = _orthonormalize(A @ Z, comm, orth)
-        (B,) = fused_allreduce([ct(Q) @ A], comm)
+        if method == "krylov":
+            Q = _krylov_basis(A, Omega, power_iters, layout, comm)
+        else:
+            Q = _subspace_basis(A, Omega, power_iters, layout, comm, orth)
+        B = _reduce(ct(Q) @ A, comm)
         require_finite(B, "Q^H A", "A_local")
     except NonFiniteError:
         # A was checked for NaN/Inf on entry: a product with it overflowed (every rank is here)
+        if np.finfo(wdt).bits == 32:
+            top = max_over_ranks(float(np.abs(A_local).max()) if np.size(A_local) else 0.0, comm)
+            raise agreed(NonFiniteError(
+                f"A_local is finite, but a product with it overflowed in work_dtype={np.dtype(wdt).name} "
+                f"(largest |entry| {top:.1e} on some rank; float32 ends at "
+                f"{np.finfo(np.float32).max:.1e}): use work_dtype=None, or scale A_local down")) from None
         raise overflow_error("A_local", "a product with it (A Omega, A^H Q or Q^H A)", A, comm) from None
     Ub, s, Vt = np.linalg.svd(B, full_matrices=False)
-    return Q @ Ub[:, :rank], s[:rank], Vt[:rank]
+    U = Q @ Ub[:, :rank].astype(wdt, copy=False)
+    return U.astype(out_dtype, copy=False), s[:rank], Vt[:rank]
 
 
 # --------------------------------------------------------------------------- Nyström

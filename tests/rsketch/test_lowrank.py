@@ -201,3 +201,124 @@ def test_nystrom_rejects_indefinite_and_bad_operators():
     B[2, 2] = np.inf
     with pytest.raises(ValueError, match="NaN or Inf"):
         rs.nystrom(B, 2, comm=SELF)
+
+
+# ------------------------------------------------------------ block Krylov and float32
+
+
+def flat(n, d, seed=0):
+    """A flat spectrum like weight matrices: sigma_i = (1 + i)^(-1/2), gaps near 1."""
+    g = np.random.default_rng(seed)
+    r = min(n, d)
+    U, _ = np.linalg.qr(g.standard_normal((n, r)))
+    V, _ = np.linalg.qr(g.standard_normal((d, r)))
+    s = (1.0 + np.arange(r)) ** -0.5
+    return (U * s) @ V.T, s
+
+
+@pytest.mark.parametrize("shape", [(800, 60), (60, 500)])
+@pytest.mark.parametrize("work_dtype", [None, np.float32])
+def test_krylov_matches_numpy_svd_on_a_decaying_spectrum(shape, work_dtype):
+    A, _ = decaying(*shape, decay=0.7)
+    U, s, Vt = rs.rsvd(A, 8, comm=SELF, method="krylov", work_dtype=work_dtype)
+    Ur, sr, Vtr = np.linalg.svd(A, full_matrices=False)
+    # float32: products and local QRs round at u32 ~ 6e-8 relative to ||A|| = 1
+    tol, vtol, otol = (1e-10, 1e-8, 1e-12) if work_dtype is None else (1e-5, 1e-4, 1e-6)
+    np.testing.assert_allclose(s, sr[:8], rtol=tol)
+    np.testing.assert_allclose(np.abs(np.sum(U * Ur[:, :8], axis=0)), 1.0, atol=vtol)
+    np.testing.assert_allclose(np.abs(np.sum(Vt * Vtr[:8], axis=1)), 1.0, atol=vtol)
+    np.testing.assert_allclose(U.T @ U, np.eye(8), atol=otol)
+    assert U.dtype == np.float64 and s.dtype == np.float64 and Vt.dtype == np.float64
+
+
+@pytest.mark.parametrize("work_dtype", [None, np.float32])
+def test_krylov_beats_subspace_iteration_on_a_flat_spectrum(work_dtype):
+    """Same l and q (the same number of products with A and A^T): the Krylov space
+    holds the Chebyshev polynomial, so its rank-k approximation is closer to optimal."""
+    A, s_true = flat(1500, 400)
+    k, l, q = 20, 30, 3
+    errs = {}
+    for method in ("subspace", "krylov"):
+        U, s, Vt = rs.rsvd(A, k, oversample=l - k, power_iters=q, comm=SELF, method=method,
+                           work_dtype=work_dtype)
+        errs[method] = np.linalg.norm(A - (U * s) @ Vt, 2) / s_true[k] - 1
+        assert np.all(s <= s_true[:k] * (1 + 1e-5))
+    assert errs["krylov"] < 0.01 and errs["krylov"] < errs["subspace"] / 3, errs
+
+
+@pytest.mark.parametrize("work_dtype", [None, np.float32])
+def test_krylov_depth_is_capped_by_the_smaller_dimension(work_dtype):
+    """l = 18 and q = 10 would need 198 columns of a 300 x 40 matrix: the basis stops at
+    40 columns (18 + 18 + 4), which span range(A), so the result is exact to rounding."""
+    A, _ = flat(300, 40)
+    U, s, Vt = rs.rsvd(A, 8, power_iters=10, comm=SELF, method="krylov", work_dtype=work_dtype)
+    sr = np.linalg.svd(A, compute_uv=False)
+    np.testing.assert_allclose(s, sr[:8], rtol=1e-10 if work_dtype is None else 1e-5)
+
+
+@pytest.mark.parametrize("work_dtype", [None, np.float32])
+@pytest.mark.parametrize("n, d, r, rank", [(300, 40, 3, 5), (500, 60, 21, 30), (300, 40, 0, 5)])
+def test_krylov_returns_rank_triplets_when_the_range_is_exhausted(work_dtype, n, d, r, rank):
+    """The Krylov space of a rank-r matrix stops growing: the blocks after it would be
+    directions already in the basis (for A = 0 exactly the same ones)."""
+    A = numerically_low_rank(n, d, r) if r else np.zeros((n, d))
+    U, s, Vt = rs.rsvd(A, rank, comm=SELF, method="krylov", work_dtype=work_dtype)
+    assert U.shape == (n, rank) and s.shape == (rank,) and Vt.shape == (rank, d)
+    sr = np.linalg.svd(A, compute_uv=False)
+    u = 1e-13 if work_dtype is None else 1e-6
+    np.testing.assert_allclose(s[:r], sr[:r], rtol=100 * u)
+    scale = max(sr[0], 1.0)
+    assert np.all(s[r:] <= u * scale) and np.all(np.diff(s) <= 0) and np.all(s >= 0)
+    np.testing.assert_allclose(U.T @ U, np.eye(rank), atol=10 * u)
+    np.testing.assert_allclose(Vt @ Vt.T, np.eye(rank), atol=10 * u)
+    assert np.linalg.norm(A - (U * s) @ Vt, 2) <= 10 * u * scale
+    if r == 0:
+        assert np.all(s == 0.0)
+
+
+def test_krylov_complex():
+    A, _ = decaying(400, 50, decay=0.5, dtype=np.complex128)
+    sr = np.linalg.svd(A, compute_uv=False)
+    for wd, tol in ((None, 1e-9), (np.float32, 1e-5)):
+        U, s, Vt = rs.rsvd(A, 6, comm=SELF, method="krylov", work_dtype=wd)
+        np.testing.assert_allclose(s, sr[:6], rtol=tol)
+        assert U.dtype == np.complex128
+
+
+@pytest.mark.parametrize("orth", ["tsqr", "rcholqr"])
+def test_subspace_iteration_in_float32(orth):
+    A, _ = decaying(800, 60, decay=0.7)
+    U, s, Vt = rs.rsvd(A.astype(np.float32), 8, comm=SELF, orth=orth, work_dtype=np.float32)
+    np.testing.assert_allclose(s, np.linalg.svd(A, compute_uv=False)[:8], rtol=1e-5)
+    np.testing.assert_allclose(U.T @ U, np.eye(8), atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["subspace", "krylov"])
+def test_float32_work_makes_no_copy_of_a_float32_matrix(method):
+    """Peak of the allocations during the call (tracemalloc sees NumPy's buffers): with
+    work_dtype=float32 only the thin iterates, with the default a float64 copy of A."""
+    import tracemalloc
+
+    A = flat(3000, 1000)[0].astype(np.float32)
+    rs.rsvd(A[:100, :50], 4, comm=SELF)                     # imports and caches outside the count
+    peaks = {}
+    for wd in (None, np.float32):
+        tracemalloc.start()
+        rs.rsvd(A, 16, power_iters=4, comm=SELF, method=method, work_dtype=wd)
+        peaks[wd] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert peaks[None] > 2 * A.nbytes                  # the float64 copy of A
+    assert peaks[np.float32] < 0.5 * A.nbytes, peaks
+
+
+def test_krylov_and_work_dtype_bad_inputs():
+    A = np.ones((50, 10))
+    with pytest.raises(ValueError, match="method"):
+        rs.rsvd(A, 2, comm=SELF, method="lanczos")
+    with pytest.raises(ValueError, match="orth='rcholqr' applies to method='subspace'"):
+        rs.rsvd(A, 2, comm=SELF, method="krylov", orth="rcholqr")
+    with pytest.raises(TypeError, match="work_dtype"):
+        rs.rsvd(A, 2, comm=SELF, work_dtype=np.int32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        with pytest.raises(ValueError, match="overflowed in work_dtype=float32"):
+            rs.rsvd(A * 1e39, 2, comm=SELF, method="krylov", work_dtype=np.float32)   # beyond float32

@@ -129,3 +129,59 @@ def test_finite_huge_data_is_an_overflow_not_nan_on_every_rank(comm):
         with np.errstate(over="ignore", invalid="ignore"):
             with pytest.raises(ValueError, match=r"A_local is finite, but a product with it .* overflowed"):
                 rs.rsvd(Al, 3, comm=comm, orth=orth)
+
+
+def flat(n, d, seed=0):
+    g = np.random.default_rng(seed)
+    r = min(n, d)
+    U, _ = np.linalg.qr(g.standard_normal((n, r)))
+    V, _ = np.linalg.qr(g.standard_normal((d, r)))
+    return (U * (1.0 + np.arange(r)) ** -0.5) @ V.T
+
+
+@pytest.mark.parametrize("work_dtype", [None, np.float32])
+@pytest.mark.parametrize("spectrum", ["decaying", "flat"])
+def test_krylov_equals_serial(work_dtype, spectrum, comm):
+    A = decaying(211, 30, 0.6) if spectrum == "decaying" else flat(211, 60)
+    lay = rs.Layout(211, comm)
+    kw = dict(power_iters=2, comm=None, method="krylov", work_dtype=work_dtype)
+    U, s, Vt = rs.rsvd(local_rows(A, comm, lay), 5, **{**kw, "comm": comm})
+    Us, ss, Vts = rs.rsvd(A, 5, **{**kw, "comm": SELF})
+    tol, vtol = (1e-12, 1e-9) if work_dtype is None else (1e-5, 1e-4)
+    np.testing.assert_allclose(s, ss, rtol=tol)
+    signs = np.sign(np.sum(Vt * Vts, axis=1))
+    np.testing.assert_allclose(Vt * signs[:, None], Vts, atol=vtol)
+    np.testing.assert_allclose(U * signs, Us[lay.local_slice()], atol=vtol)
+    for a in (s, Vt):
+        assert np.array_equal(a, comm.bcast(a, root=0))
+    if spectrum == "decaying":
+        np.testing.assert_allclose(s, np.linalg.svd(A, compute_uv=False)[:5], rtol=10 * tol)
+
+
+@pytest.mark.parametrize("work_dtype", [None, np.float32])
+def test_krylov_of_low_rank_and_zero_matrices_on_any_ranks(work_dtype, comm):
+    """The breakdown test (a block already in the span) is taken on every rank alike."""
+    g = np.random.default_rng(1)
+    lay = rs.Layout(157, comm)
+    u = 1e-13 if work_dtype is None else 1e-6
+    for A in (g.standard_normal((157, 4)) @ g.standard_normal((4, 30)), np.zeros((157, 30))):
+        U, s, Vt = rs.rsvd(local_rows(A, comm, lay), 8, oversample=2, comm=comm, method="krylov",
+                           work_dtype=work_dtype)
+        Ug = allgather_rows(np.ascontiguousarray(U), lay)
+        assert Ug.shape == (157, 8) and s.shape == (8,) and Vt.shape == (8, 30)
+        sr = np.linalg.svd(A, compute_uv=False)
+        np.testing.assert_allclose(s[:4], sr[:4], rtol=100 * u)
+        assert np.all(s[4:] <= u * max(sr[0], 1.0))
+        np.testing.assert_allclose(Ug.T @ Ug, np.eye(8), atol=10 * u)
+        for a in (s, Vt):
+            assert np.array_equal(a, comm.bcast(a, root=0))
+
+
+def test_krylov_overflow_on_last_rank_raises_everywhere(comm):
+    A = decaying(60, 8, 0.5)
+    Al = local_rows(A, comm).copy()
+    if comm.Get_rank() == comm.Get_size() - 1:
+        Al[-1] = 1e39                 # finite in float64, beyond float32
+    with np.errstate(over="ignore", invalid="ignore"):
+        with pytest.raises(ValueError, match="overflowed in work_dtype=float32"):
+            rs.rsvd(Al, 3, comm=comm, method="krylov", work_dtype=np.float32)
