@@ -104,6 +104,12 @@ class LinearSolver:
             lu = spla.splu(A.local.tocsc())
 
             def solve(B):
+                B = np.asarray(B)
+                if B.dtype.kind == "c" and A.dtype.kind != "c":
+                    # SuperLU solves in the matrix's dtype: a complex right-hand side of a real
+                    # matrix (a Riesz solve of a complex model) is two real solves
+                    return lu.solve(np.ascontiguousarray(B.real, dtype=A.dtype)) \
+                        + 1j * lu.solve(np.ascontiguousarray(B.imag, dtype=A.dtype))
                 return lu.solve(np.asarray(B, dtype=np.result_type(B, A.dtype)))
             return solve
         M = BlockJacobi(A, sub="lu") if isinstance(A, DistCSR) else None

@@ -27,6 +27,7 @@ import json
 import numbers
 import os
 import pathlib
+import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -264,7 +265,7 @@ class ReducedModel:
         try:
             with np.load(path, allow_pickle=False) as z:
                 data = {k: z[k] for k in z.files}
-        except (OSError, ValueError, EOFError) as exc:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:   # a truncated file: BadZipFile
             raise agreed(ValueError(f"{path}: not a readable reduced-model file ({exc})")) from exc
         if "header" not in data:
             raise agreed(ValueError(f"{path}: no header: not an rsketch reduced-model file"))
