@@ -7,7 +7,7 @@ See ``docs/`` for the user guide.
 
 __version__ = "0.1.0"
 
-from .embedding import embedding_distortion
+from .embedding import certification_omega, certified_distortion, embedding_distortion
 from .lowrank import nystrom, rsvd
 from .mpi import Layout, get_comm, print0
 from .orth import BreakdownError, brgs, cholqr, cholqr2, cqrrpt, rcholqr, rgs, shifted_cholqr3, tsqr
@@ -36,6 +36,8 @@ __all__ = [
     "make_sketch",
     "SKETCH_KINDS",
     "embedding_distortion",
+    "certified_distortion",
+    "certification_omega",
     "BreakdownError",
     "cholqr",
     "cholqr2",

@@ -108,7 +108,7 @@ def certification_omega(k, dim, delta=1e-3):
     return float(1.0 - max(1.0 - a, 0.0) ** 2), float((1.0 + a) ** 2 - 1.0)
 
 
-def certified_distortion(theta_X, phi_X, omega=None, *, delta=1e-3, rtol=1e-12):
+def certified_distortion(theta_X, phi_X, omega=None, *, delta=1e-3, rtol=1e-12, sides=False):
     r"""A posteriori bound of the distortion of :math:`\Theta` on :math:`\mathrm{range}(X)`, from :math:`\Phi X`.
 
     Parameters
@@ -125,10 +125,15 @@ def certified_distortion(theta_X, phi_X, omega=None, *, delta=1e-3, rtol=1e-12):
     rtol : float, optional
         Singular values of :math:`\Theta X` below ``rtol`` times the largest are null
         directions (a rank-deficient ``X``).
+    sides : bool, optional
+        Return the two one-sided bounds :math:`(\bar\varepsilon_-, \bar\varepsilon_+)`
+        instead of their maximum: :math:`(1-\bar\varepsilon_-)\|v\|^2 \le \|\Theta v\|^2
+        \le (1+\bar\varepsilon_+)\|v\|^2`. An upper bound of :math:`\|v\|` from
+        :math:`\|\Theta v\|` (an error estimate) needs only :math:`\bar\varepsilon_-`.
 
     Returns
     -------
-    float
+    float (or pair of floats with ``sides=True``)
         :math:`\bar\varepsilon` such that :math:`\Theta` is an
         :math:`\bar\varepsilon`-embedding of :math:`\mathrm{range}(X)` whenever
         :math:`\Phi` is an :math:`(\omega_-, \omega_+)`-embedding of it; ``inf`` if
@@ -173,26 +178,30 @@ def certified_distortion(theta_X, phi_X, omega=None, *, delta=1e-3, rtol=1e-12):
     if TX.shape[1] != PX.shape[1]:
         raise ValueError(f"theta_X and phi_X must sketch the same {TX.shape[1]} vectors, "
                          f"got {PX.shape[1]}")
+
+    def out(lo, hi):
+        return (float(lo), float(hi)) if sides else float(max(lo, hi))
+
     if TX.size == 0 or PX.size == 0:
-        return 0.0
+        return out(0.0, 0.0)
     if not (np.isfinite(TX).all() and np.isfinite(PX).all()):
-        return float("inf")
+        return out(np.inf, np.inf)
     if TX.shape[0] < TX.shape[1]:      # fewer rows than vectors: the null directions must be there too
         TX = np.vstack((TX, np.zeros((TX.shape[1] - TX.shape[0], TX.shape[1]), dtype=TX.dtype)))
     _, s, Zh = np.linalg.svd(TX, full_matrices=False)
     phi_norm = np.linalg.norm(PX, 2)
     if s[0] == 0.0:
-        return 0.0 if phi_norm == 0.0 else float("inf")
+        return out(0.0, 0.0) if phi_norm == 0.0 else out(np.inf, np.inf)
     rank = int((s > rtol * s[0]).sum())
     Z = Zh.conj().T
     if rank < TX.shape[1]:
         seen = np.linalg.norm(PX @ Z[:, rank:], 2)
         if seen > 1e3 * rtol * phi_norm:
-            return float("inf")
+            return out(np.inf, np.inf)
     sv = np.linalg.svd(PX @ (Z[:, :rank] / s[:rank]), compute_uv=False)
     if omega is None:
         omega = certification_omega(PX.shape[0], rank, delta)
     lo, hi = (omega, omega) if np.isscalar(omega) else omega
     if sv[-1] == 0.0:
-        return float("inf")
-    return float(max(1.0 - max(1.0 - lo, 0.0) / sv[0] ** 2, (1.0 + hi) / sv[-1] ** 2 - 1.0))
+        return out(np.inf, np.inf)
+    return out(1.0 - max(1.0 - lo, 0.0) / sv[0] ** 2, (1.0 + hi) / sv[-1] ** 2 - 1.0)

@@ -245,6 +245,9 @@ class SketchedReducedModel(ReducedModel):
         ``inf`` means no certificate (the sketch annihilates part of the space, or
         :math:`\Phi` is too small); ``ValueError`` without a certification sketch.
         """
+        return max(self._certify_sides(mu))
+
+    def _certify_sides(self, mu):
         if self.k_phi == 0:
             raise agreed(ValueError("this reduced model has no certification sketch (built with "
                                     "certify=False): nothing to certify"))
@@ -254,14 +257,19 @@ class SketchedReducedModel(ReducedModel):
         PV = np.tensordot(th, self.arrays["Phi_V"], axes=1)
         Pf = thb @ self.arrays["Phi_f"]
         return certified_distortion(np.column_stack((V, f)), np.column_stack((PV, Pf)),
-                                    delta=self.meta.get("certify_delta", 1e-3))
+                                    delta=self.meta.get("certify_delta", 1e-3), sides=True)
 
     def estimate_error_certified(self, mu):
-        r""":math:`\Delta(\mu)/\sqrt{1 - \bar\varepsilon(\mu)}`: an upper bound of the error with
-        probability :math:`\ge 1 - \delta` (see :meth:`certify` and the reductor's Notes);
-        ``inf`` if :math:`\bar\varepsilon(\mu) \ge 1`."""
+        r""":math:`\Delta(\mu)/\sqrt{1 - \bar\varepsilon_-(\mu)}`: an upper bound of the error with
+        probability :math:`\ge 1 - \delta` (see :meth:`certify` and the reductor's Notes).
+
+        Only the lower side of the certificate enters (:math:`\|\Theta^* r\|^2 \ge
+        (1 - \bar\varepsilon_-)\|r\|_{U'}^2`, ``sides=True`` of
+        :func:`rsketch.embedding.certified_distortion`, :math:`\bar\varepsilon_- \le
+        \bar\varepsilon`); ``inf`` if :math:`\bar\varepsilon_-(\mu) \ge 1`.
+        """
         est = self.solve(mu, return_info=True).estimate
-        eps = self.certify(mu)
+        eps = self._certify_sides(mu)[0]
         return float("inf") if not eps < 1.0 else est / math.sqrt(1.0 - eps)
 
 
@@ -324,8 +332,10 @@ class SketchedReductor:
         Global reductions issued (the validation gather and the fused sum: two per
         extension, one at setup; not those of the solves).
     certification_history : list of dict
-        ``{"r", "k", "k_phi", "epsilon", "epsilon_residual", "target_reached"}`` per
-        certification: the "certified :math:`\varepsilon` vs :math:`k`" record.
+        ``{"r", "k", "k_phi", "epsilon", "epsilon_residual", "sides", "sides_residual",
+        "omega", "target_reached"}`` per certification (``sides``: the one-sided bounds
+        :math:`(\bar\varepsilon_-, \bar\varepsilon_+)`): the "certified :math:`\varepsilon`
+        vs :math:`k`" record.
 
     Notes
     -----
@@ -348,7 +358,12 @@ class SketchedReductor:
     Gram-Schmidt (Balabanov & Grigori) in the sketched inner product. Every sketched image
     is transformed by linearity, :math:`L U_{new} = (LW - (LU_r)G) R_n^{-1}` for
     :math:`L \in \{\Theta, \Phi, \Theta^* A_q, \Phi^* A_q, l_o^H\}`: no further solve or
-    reduction. Append-only: stored columns never change (until the sketch grows). A column
+    reduction. The sketches are those of the exact combination; the stored :math:`U_{new}`
+    differs from it by the rounding of :math:`W - U_r G`, :math:`O(u\|W\|/\rho)` for a
+    remaining sketched norm :math:`\rho`, whose effect on :math:`u_r = U_r a` is
+    :math:`O(u\|W\| |a_{new}|/\rho) = O(u \|u\|)` (re-sketching the stored vectors, as
+    RGS does, would cost a second reduction per extension). Append-only: stored columns
+    never change (until the sketch grows). A column
     refused by :math:`\Theta` but not by :math:`\Phi` (relative norm above
     :math:`10^3\,` ``rtol``) means :math:`\Theta` annihilates a direction: the sketch is
     too small (agreed ``ValueError``); an extension beyond ``k - 1`` columns is refused
@@ -766,11 +781,12 @@ class SketchedReductor:
                                     "with certify=True"))
         t0 = time.perf_counter()
         r, d = self._r, self.certify_delta
-        eps = certified_distortion(self._SU, self._PU, delta=d) if r else 0.0
+        lo, hi = certified_distortion(self._SU, self._PU, delta=d, sides=True) if r else (0.0, 0.0)
         TY = np.concatenate([self._V[q] for q in range(self._V.shape[0])] + [self._f.T], axis=1)
         PY = np.concatenate([self._PV[q] for q in range(self._PV.shape[0])] + [self._Pf.T], axis=1)
-        eps_res = certified_distortion(TY, PY, delta=d)
-        rec = {"r": r, "k": self.k, "k_phi": self.k_phi, "epsilon": eps, "epsilon_residual": eps_res,
+        rlo, rhi = certified_distortion(TY, PY, delta=d, sides=True)
+        rec = {"r": r, "k": self.k, "k_phi": self.k_phi, "epsilon": max(lo, hi),
+               "epsilon_residual": max(rlo, rhi), "sides": [lo, hi], "sides_residual": [rlo, rhi],
                "omega": certification_omega(self.k_phi, max(r, 1), d)}
         self.certification_history.append(rec)
         self._tick("certify", t0)

@@ -24,6 +24,8 @@ def test_certified_distortion_on_constructed_data(rng):
     om = (0.2, 0.3)
     want = max(1 - (1 - om[0]) / s[0] ** 2, (1 + om[1]) / s[-1] ** 2 - 1)
     assert certified_distortion(TX, PX, om) == pytest.approx(want, rel=1e-12)
+    lo, hi = certified_distortion(TX, PX, om, sides=True)
+    assert (lo, hi) == pytest.approx((1 - (1 - om[0]) / s[0] ** 2, (1 + om[1]) / s[-1] ** 2 - 1), rel=1e-12)
     assert certified_distortion(TX, PX, 0.25) == pytest.approx(
         max(1 - 0.75 / s[0] ** 2, 1.25 / s[-1] ** 2 - 1), rel=1e-12)
     # a null direction of Theta X that Phi X sees: Theta annihilates part of the space
@@ -151,5 +153,7 @@ def test_online_certificate_per_mu():
         sol = rom.solve(mu, return_info=True)
         r = D.dual_norm(b - A @ red.reconstruct(sol.a))
         cert = rom.estimate_error_certified(mu)
-        assert cert == pytest.approx(sol.estimate / np.sqrt(1 - eps_bar))
+        lower = rom._certify_sides(mu)[0]
+        assert lower <= eps_bar
+        assert cert == pytest.approx(sol.estimate / np.sqrt(1 - lower))
         assert cert * alpha >= r                                 # an upper bound of the dual residual

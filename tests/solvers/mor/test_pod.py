@@ -178,3 +178,18 @@ def test_bad_input():
         acc.modes(U[:, :3])
     P, s = pod(np.zeros((10, 0)), comm=SELF)
     assert P.shape == (10, 0) and s.size == 0
+
+
+def test_sketched_pod_with_the_edge_factor_of_the_product():
+    """The factor of solvers.operators.factor (Q^T Q = R_U exactly) against its explicit matrix."""
+    from solvers.operators.factor import edge_factor
+    U, R, _, _ = problem(m=8, decay=0.3)
+    F = edge_factor(DistCSR.from_global(R, SELF))
+    Qd = F.to_scipy().toarray()
+    assert np.abs(Qd.T @ Qd - R.toarray()).max() <= 1e-13 * np.abs(R).max()
+    S = rs.SparseSign(40, seed=5)
+    P, s = sketched_pod(U, sketch=S, factor=F, modes=5, comm=SELF)
+    Y = S.to_dense(Qd.shape[0], SELF) @ Qd @ U
+    _, sref, Zh = np.linalg.svd(Y, full_matrices=False)
+    assert np.linalg.norm(s - sref[:5]) <= 1e-12 * np.linalg.norm(sref[:5])
+    assert_modes_equal(P, U @ Zh[:5].T / sref[:5], [1e-10] * 5)
