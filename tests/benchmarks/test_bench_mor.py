@@ -25,7 +25,7 @@ def _check_main(run, r):
                               "operators_projection", "estimation", "extension_other", "other"}
         assert math.isclose(sum(split.values()), m["offline_time"], rel_tol=1e-9, abs_tol=1e-12)
         assert split["full_solves"] > 0 and split["riesz"] > 0
-        assert m["offline_time"] >= m["setup_time"] > 0
+        assert m["offline_time"] >= m["setup_time"] > 0 and m["offline_cpu_time"] > 0
         assert math.isfinite(m["max_estimate_training"]) and m["max_estimate_training"] > 0
         # the reductors' own counters: one setup reduction, then 2 (sketched) or 4 (classical)
         assert m["reductions"] == 1 + (2 if name == "sketched" else 4) * r
@@ -51,6 +51,7 @@ def test_bench_mor_tiny(tmp_path, problem, grid, capsys):
     m = run["methods"]
     assert rat["offline_speedup"] == m["classical"]["offline_time"] / m["sketched"]["offline_time"]
     assert rat["same_dim"] is True
+    assert rat["offline_cpu_speedup"] == m["classical"]["offline_cpu_time"] / m["sketched"]["offline_cpu_time"]
     for name in m:
         sp = [row[name]["speedup"] for row in run["online"]]
         assert rat[f"online_speedup_{name}_min"] == min(sp)
