@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from benchmarks.mor import bench_mor
+from benchmarks.mor import bench_mor, bench_mor_table
 
 TINY = ["--r", "3", "--train", "8", "--test", "2", "--online-repeat", "2"]
 
@@ -63,6 +63,8 @@ def test_bench_mor_tiny(tmp_path, problem, grid, capsys):
             assert w["words"][name]["reductor_collective_words"] == 0
     out = capsys.readouterr().out
     assert "ratios:" in out and "offline_speedup" in out
+    table = bench_mor_table.main([str(tmp_path / f"bench_mor_np1_{problem}.json")])
+    assert f"| {run['n']} | 3 | sketched | {m['sketched']['offline_time']:.1f} |" in table
 
 
 def test_bench_mor_words_only(tmp_path):
