@@ -20,7 +20,7 @@ from rsketch.validation import DTYPE_CODES, SUPPORTED_DTYPES, check_int, check_t
 from .halo import Halo
 from .protocol import Operator
 
-__all__ = ["DistCSR", "csr_select"]
+__all__ = ["DistCSR", "csr_select", "halo_product"]
 
 
 def _matrix_dtype(dtype, name):
@@ -64,6 +64,37 @@ def _split_columns(local, start, stop):
     # both keep each row's column order: local indices and ghost ranks are monotone in the globals
     diag.has_sorted_indices = off.has_sorted_indices = True
     return diag, off, ghosts.astype(np.int64)
+
+
+def halo_product(halo, diag_block, ghost_rows, ghost_rows_block, x, layout, name):
+    """``diag_block @ x`` plus the ghost product, the halo exchange overlapping the local part.
+
+    The product of every row-distributed sparse operator (:class:`DistCSR`, and the
+    rectangular factors of :mod:`solvers.operators.factor`): ``x`` holds this rank's rows
+    (``(n_local,)`` or ``(n_local, k)``), ``ghost_rows`` are the local rows with off-rank
+    columns and ``ghost_rows_block`` their entries in the halo's ghost order. A rank whose
+    ``x`` has the wrong local size still sends (NaN) to its neighbours, so none of them
+    waits forever, then raises ``ValueError`` naming ``name``.
+    """
+    n_local = layout.local_size
+    if x.ndim not in (1, 2) or x.shape[0] != n_local:
+        dtype = np.complex128 if x.dtype.kind == "c" else np.float64   # what the neighbours expect
+        handle = halo.start(np.full((n_local,) + x.shape[1:2], np.nan, dtype=dtype))
+        try:
+            halo.finish(handle)
+        finally:
+            halo.release(handle)
+        raise ValueError(f"{name} has shape {x.shape}; this rank owns {n_local} rows "
+                         f"(rank {layout.rank})")
+    handle = halo.start(x)    # ghosts travel as float64 (complex128): halo.wire_dtype
+    try:
+        y = diag_block @ x                # overlaps with the messages in flight
+        ghost = halo.finish(handle)
+        if ghost.size:
+            y[ghost_rows] += ghost_rows_block @ ghost
+    finally:
+        halo.release(handle)
+    return y
 
 
 class DistCSR:
@@ -260,26 +291,8 @@ class DistCSR:
                 raise agreed(ValueError(
                     f"x_local has local sizes {tall.layout.counts.tolist()}; the matrix rows are "
                     f"split as {self.layout.counts.tolist()}"))
-        n_local = self.layout.local_size
-        if x.ndim not in (1, 2) or x.shape[0] != n_local:
-            dtype = np.complex128 if x.dtype.kind == "c" else np.float64   # what the neighbours expect
-            poison = np.full((n_local,) + x.shape[1:2], np.nan, dtype=dtype)
-            handle = self.halo.start(poison)
-            try:
-                self.halo.finish(handle)
-            finally:
-                self.halo.release(handle)
-            raise ValueError(f"x_local has shape {x.shape}; this rank owns {n_local} rows "
-                             f"(rank {self.layout.rank})")
-        handle = self.halo.start(x)    # ghosts travel as float64 (complex128): halo.wire_dtype
-        try:
-            y = self.diag_block @ x                # overlaps with the messages in flight
-            ghost = self.halo.finish(handle)
-            if ghost.size:
-                y[self._ghost_rows] += self._ghost_rows_block @ ghost
-        finally:
-            self.halo.release(handle)
-        return y
+        return halo_product(self.halo, self.diag_block, self._ghost_rows, self._ghost_rows_block,
+                            x, self.layout, "x_local")
 
     def __matmul__(self, x_local):
         return self.matvec(x_local)

@@ -41,7 +41,7 @@ from rsketch.mpi import (
     raise_collectively,
 )
 
-from .distcsr import DistCSR, csr_select
+from .distcsr import DistCSR, csr_select, halo_product
 from .halo import Halo
 
 __all__ = ["RowFactor", "edge_factor", "cholesky_factor", "identity_factor", "product_factor"]
@@ -201,26 +201,8 @@ class RowFactor:
         x = np.asarray(X_local)
         if self._identity:
             return x
-        n_local = self.layout.local_size
-        if x.ndim not in (1, 2) or x.shape[0] != n_local:
-            # the neighbours wait for this rank's ghost values: send NaN, then raise (as DistCSR)
-            dtype = np.complex128 if x.dtype.kind == "c" else np.float64
-            handle = self.halo.start(np.full((n_local,) + x.shape[1:2], np.nan, dtype=dtype))
-            try:
-                self.halo.finish(handle)
-            finally:
-                self.halo.release(handle)
-            raise ValueError(f"X_local has shape {x.shape}; this rank owns {n_local} rows "
-                             f"(rank {self.layout.rank})")
-        handle = self.halo.start(x)
-        try:
-            y = self.diag_block @ x              # overlaps with the messages in flight
-            ghost = self.halo.finish(handle)
-            if ghost.size:
-                y[self._ghost_rows] += self._ghost_rows_block @ ghost
-        finally:
-            self.halo.release(handle)
-        return y
+        return halo_product(self.halo, self.diag_block, self._ghost_rows, self._ghost_rows_block,
+                            x, self.layout, "X_local")
 
     # ---------------------------------------------------------------- inspection
 
