@@ -417,7 +417,8 @@ def ratios(main, words_runs):
     if len(runs) > 1:
         for meth in m:
             lo, hi = runs[0]["words"].get(meth), runs[-1]["words"].get(meth)
-            if lo and hi and lo["reductor_collective_words"] > 0:
+            same_r = runs[0]["methods"][meth]["dim"] == runs[-1]["methods"][meth]["dim"]
+            if lo and hi and lo["reductor_collective_words"] > 0 and same_r:
                 out[f"reductor_words_{meth}_n{runs[-1]['n']}_over_n{runs[0]['n']}"] = \
                     hi["reductor_collective_words"] / lo["reductor_collective_words"]
     return out
@@ -464,13 +465,21 @@ def main(argv=None):
     print0(f"bench_mor: {comm.size} rank(s), load {load_before['loadavg']}")
     # numba kernels compiled (and caches warm) before anything is timed
     run_pair(args.problem, 8, 2, args, counter, comm, with_online=False, quiet=True, train=5)
-    words_runs = [run_pair(args.problem, g, args.words_r or args.r, args, counter, comm, with_online=False,
-                           loose=loose, train=args.words_train)
-                  for g in sorted(set(args.words_grids))]
+    name = f"bench_mor_np{comm.size}_{args.problem}{'_words' if args.words_only else ''}{args.tag}.json"
+    words_runs = []
+    for g in sorted(set(args.words_grids)):
+        words_runs.append(run_pair(args.problem, g, args.words_r or args.r, args, counter, comm,
+                                   with_online=False, loose=loose, train=args.words_train))
+        if comm.rank == 0:          # a checkpoint: long runs may be stopped before the end
+            write_json(result_path(name, args.out), {"benchmark": "bench_mor", "partial": True,
+                                                     "machine": machine(), "ranks": comm.size,
+                                                     "load_before": load_before, "args": vars(args),
+                                                     "words_runs": words_runs})
     main_run = None
     if not args.words_only:
         main_run = run_pair(args.problem, grid, args.r, args, counter, comm, with_online=True)
     words_vs_n = [{"grid": w["grid"], "n": w["n"], "r": w["r"], "words": w["words"],
+                   "dims": {m: w["methods"][m]["dim"] for m in w["methods"]},
                    "offline_time": {m: w["methods"][m]["offline_time"] for m in w["methods"]}}
                   for w in sorted(words_runs, key=lambda w: w["n"])]
     rat = ratios(main_run, []) if main_run else {"problem": args.problem}
@@ -496,7 +505,6 @@ def main(argv=None):
                "words_method": "measured: 8-byte words in the buffers handed to MPI by each rank "
                                "(WordCountingComm), summed over the ranks; 0 on one rank",
                "words_solver_rtol": args.words_rtol if comm.size > 1 else None}
-    name = f"bench_mor_np{comm.size}_{args.problem}{'_words' if args.words_only else ''}{args.tag}.json"
     path = None
     if comm.rank == 0:
         path = write_json(result_path(name, args.out), payload)
