@@ -8,7 +8,7 @@ See ``docs/`` for the user guide.
 __version__ = "0.1.0"
 
 from .embedding import certification_omega, certified_distortion, embedding_distortion
-from .lowrank import nystrom, rsvd
+from .lowrank import WarmInfo, nystrom, rsvd, rsvd_warm
 from .mpi import Layout, get_comm, print0
 from .orth import BreakdownError, brgs, cholqr, cholqr2, cqrrpt, rcholqr, rgs, shifted_cholqr3, tsqr
 from .sketch import (

@@ -12,6 +12,8 @@ r"""Randomized low-rank approximation of row-distributed matrices: SVD and Nystr
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import scipy.sparse as sp
 from mpi4py import MPI
@@ -34,6 +36,7 @@ from .validation import (
     NonFiniteError,
     check_choice,
     check_int,
+    check_number,
     check_tall,
     check_work_dtype,
     overflow_error,
@@ -41,7 +44,7 @@ from .validation import (
     require_finite,
 )
 
-__all__ = ["rsvd", "nystrom", "ORTH_METHODS", "RANGE_METHODS"]
+__all__ = ["rsvd", "rsvd_warm", "WarmInfo", "nystrom", "ORTH_METHODS", "RANGE_METHODS"]
 
 ORTH_METHODS = ("tsqr", "rcholqr")
 #: Range finders of :func:`rsvd`: subspace (power) iteration and randomized block Krylov.
@@ -156,18 +159,32 @@ def _krylov_basis(A, Omega, depth, layout, comm):
         b = min(l, width - k)           # a partial last block reaches min(n, d) exactly
         Z = _reduce(ct(A) @ Q[:, k - prev:k], comm)
         require_finite(Z, "A^H Q", "A_local")
-        W = A @ Z[:, :b].astype(A.dtype, copy=False)
-        Qk = Q[:, :k]
-        C, w2 = fused_allreduce([np.asarray(ct(Qk) @ W, dtype=Z.dtype),
-                                 np.array([np.vdot(W, W).real], dtype=Z.dtype)], comm)
-        W -= Qk @ C.astype(A.dtype, copy=False)
-        W, R = _tsqr(W, layout, comm)
-        if not np.linalg.norm(R) > tol * np.sqrt(float(w2[0].real)):
+        block = _append_block(A @ Z[:, :b].astype(A.dtype, copy=False), Q[:, :k], layout, comm, tol)
+        if block is None:
             break                                    # nothing new to working precision
-        W -= Qk @ _reduce(ct(Qk) @ W, comm).astype(A.dtype, copy=False)
-        Q[:, k:k + b] = _tsqr(W, layout, comm)[0]
+        Q[:, k:k + b] = block
         k, prev = k + b, b
     return Q[:, :k]
+
+
+def _append_block(W, Qk, layout, comm, tol):
+    """``W`` orthonormalized against the orthonormal ``Qk`` (BCGS2 with TSQR), or ``None``.
+
+    Project, TSQR, project again, TSQR: the second pass restores the orthogonality to the
+    basis lost to cancellation in the first. ``None`` when ``W`` lies in ``span(Qk)`` to
+    relative precision ``tol`` (its first projected QR factor is that small against
+    ``||W||_F``); the test uses the replicated ``R``, so every rank decides alike.
+    ``W`` is overwritten.
+    """
+    big = np.complex128 if np.iscomplexobj(W) else np.float64
+    C, w2 = fused_allreduce([np.asarray(ct(Qk) @ W, dtype=big),
+                             np.array([np.vdot(W, W).real], dtype=big)], comm)
+    W -= Qk @ C.astype(W.dtype, copy=False)
+    W, R = _tsqr(W, layout, comm)
+    if not np.linalg.norm(R) > tol * np.sqrt(float(w2[0].real)):
+        return None
+    W -= Qk @ _reduce(ct(Qk) @ W, comm).astype(W.dtype, copy=False)
+    return _tsqr(W, layout, comm)[0]
 
 
 def rsvd(A_local, rank, oversample=10, power_iters=2, sketch=None, comm=None, *, orth="tsqr",
@@ -310,6 +327,203 @@ def rsvd(A_local, rank, oversample=10, power_iters=2, sketch=None, comm=None, *,
     Ub, s, Vt = np.linalg.svd(B, full_matrices=False)
     U = Q @ Ub[:, :rank].astype(wdt, copy=False)
     return U.astype(out_dtype, copy=False), s[:rank], Vt[:rank]
+
+
+@dataclass
+class WarmInfo:
+    r"""What :func:`rsvd_warm` did, and the start of the next refresh.
+
+    Attributes
+    ----------
+    converged : bool
+        The estimated remaining change of :math:`A_r` is below ``tol``.
+    blocks : int
+        Krylov blocks built (the first, :math:`A Z`, included).
+    change : float
+        :math:`\delta`: relative Frobenius change of the rank-``rank`` approximation
+        between the last two Rayleigh-Ritz steps.
+    estimate : float
+        Estimated remaining relative change, :math:`\delta\,\rho/(1-\rho)` (``inf``
+        when the steps do not contract).
+    rate : float
+        :math:`\rho`, the contraction factor used in ``estimate``.
+    start : ndarray, shape (d, l)
+        The ``l`` leading right Ritz vectors: the ``start`` of the next call.
+    """
+
+    converged: bool
+    blocks: int
+    change: float
+    estimate: float
+    rate: float
+    start: np.ndarray = field(repr=False)
+
+
+def _rank_r_change(s1, Ub1, Vt1, s0, Ub0, Vt0, k0):
+    r"""Relative Frobenius distance of two rank-``r`` approximations from nested bases.
+
+    :math:`X_i = Q_i \tilde U_i \Sigma_i V_i^H` with :math:`Q_1 = [Q_0, \cdot]`, so
+    :math:`U_1^H U_0 = \tilde U_1[:k_0]^H \tilde U_0` needs no tall product, and
+    :math:`\|X_1 - X_0\|_F^2 = \|\sigma_1\|^2 + \|\sigma_0\|^2
+    - 2\,\mathrm{Re}\sum_{ab} \sigma_{1a} (U_1^H U_0)_{ab} \sigma_{0b} (V_0^H V_1)_{ba}`.
+    Everything is replicated and in double precision.
+    """
+    G = ct(Ub1[:k0]) @ Ub0                      # r x r, U_1^H U_0
+    H = Vt1 @ ct(Vt0)                            # r x r, (V_0^H V_1)^T
+    cross = float(np.real(np.sum(s1[:, None] * G * s0[None, :] * H.conj())))
+    n1 = float(s1 @ s1)
+    d2 = max(n1 + float(s0 @ s0) - 2.0 * cross, 0.0)
+    return np.sqrt(d2 / n1) if n1 > 0 else 0.0
+
+
+def rsvd_warm(A_local, rank, start, *, max_blocks=3, tol=1e-3, work_dtype=None, comm=None):
+    r"""Randomized SVD warm-started from a previous right singular subspace, with a stopping test.
+
+    For a matrix that moved a little since its last SVD (weights during training, a
+    parameter sweep): a block Krylov space grown from the previous right singular
+    vectors, one block at a time, with a Rayleigh-Ritz step after each block and an
+    a-posteriori estimate of how much the rank-``rank`` approximation can still change.
+
+    Parameters
+    ----------
+    A_local : ndarray, shape (n_local, d)
+        This rank's rows of ``A``.
+    rank : int
+        Number of singular triplets returned.
+    start : ndarray, shape (d, l)
+        Replicated start block, ``rank <= l <= min(n, d)``: typically the ``l`` leading
+        right singular vectors of the earlier matrix (``Vt[:l].T`` of :func:`rsvd` called
+        with ``rank=l``, or ``info.start`` of the previous call). Orthonormalized here.
+    max_blocks : int
+        Largest number of Krylov blocks (``>= 2``; the basis has at most ``max_blocks * l``
+        columns).
+    tol : float
+        Accept when the estimated remaining relative change of :math:`A_r` (Frobenius)
+        is at most ``tol``.
+    work_dtype : {None, float32, float64}
+        As in :func:`rsvd`.
+    comm : mpi4py.MPI.Comm, optional
+
+    Returns
+    -------
+    U_local : ndarray, shape (n_local, rank)
+    s : ndarray, shape (rank,)
+    Vt : ndarray, shape (rank, d)
+        The last Rayleigh-Ritz approximation (also when not converged).
+    info : WarmInfo
+        ``converged``; when ``False`` the caller decides (e.g. a cold :func:`rsvd`).
+
+    Raises
+    ------
+    ValueError, TypeError
+        On every rank, for NaN/Inf, a ``start`` of the wrong shape or different across
+        ranks, bad options.
+
+    Notes
+    -----
+    Blocks: :math:`Q_0 = \mathrm{orth}(AZ)` with :math:`Z = \mathrm{orth}(	ext{start})`,
+    :math:`Q_{j+1} = \mathrm{orth}(A A^H Q_j)` against :math:`[Q_0..Q_j]` (BCGS2, as in
+    ``rsvd(method="krylov")``). :math:`A^H Q_j` is the conjugate transpose of the rows of
+    :math:`B = Q^H A` just added for the Rayleigh-Ritz step, so each block costs two
+    products with ``l`` columns (:math:`A(A^HQ_j)`, :math:`Q_{j+1}^HA`) and one
+    ``Allreduce`` of ``l x d``. After block ``j``: :math:`B_j = U_B \Sigma V^H`,
+    :math:`A_r^{(j)} = Q U_B[:, :r] \Sigma_r V_r^H`, and the change
+    :math:`\delta_j = \|A_r^{(j)} - A_r^{(j-1)}\|_F / \|A_r^{(j)}\|_F` comes from
+    ``r x r`` products only (the bases are nested).
+
+    Estimate. The space after block ``j`` contains one subspace-iteration step from the
+    previous one, whose error contracts by :math:`
+ho pprox (\sigma_{l+1}/\sigma_r)^2`
+    (Halko, Martinsson & Tropp 2011, §9), so :math:`e_j \le 
+ho\, e_{j-1}` and
+    :math:`e_{j-1} \le \delta_j + e_j` give :math:`e_j \le \delta_j\,
+ho/(1-
+ho)`.
+    :math:`
+ho` is estimated by :math:`(s_{l+1}/s_r)^2` from the current Ritz values
+    (``l+1 <= (j+1) l`` of them exist), and from block 3 on by
+    :math:`\max(
+ho, \delta_j/\delta_{j-1})` as well. It is an estimate, not a bound:
+    Ritz values underestimate :math:`\sigma_{l+1}`, and a start far from the new subspace
+    (the matrix moved a lot) shows as a large :math:`\delta`, hence no convergence.
+    Warm starting pays when it converges after 2 blocks: 4 products with ``l``
+    columns against the :math:`2(q+1)` of a cold ``rsvd(method="krylov")`` of depth ``q``
+    plus its wider Rayleigh-Ritz step.
+
+    Examples
+    --------
+    >>> import numpy as np, rsketch as rs
+    >>> g = np.random.default_rng(0)
+    >>> A = g.standard_normal((300, 40)) @ np.diag(0.8 ** np.arange(40)) @ g.standard_normal((40, 200))
+    >>> U, s, Vt = rs.rsvd(A, 12, oversample=0, sketch=rs.Gaussian(12, seed=0), power_iters=3)
+    >>> A2 = A + 1e-4 * g.standard_normal(A.shape)               # the matrix moved a little
+    >>> U2, s2, Vt2, info = rs.rsvd_warm(A2, 8, Vt.T)
+    >>> info.converged, info.blocks
+    (True, 2)
+    >>> bool(np.allclose(s2, np.linalg.svd(A2, compute_uv=False)[:8], rtol=1e-6))
+    True
+    """
+    comm = get_comm(comm)
+    S = np.asarray(start)
+    A, layout, _, out_dtype = check_tall(A_local, comm, "A_local", finite=True, min_rows=1, agree={
+        "rank": rank, "start": S, "max_blocks": max_blocks, "tol": tol, "work_dtype": work_dtype})
+    n, d = layout.n, A.shape[1]
+    with replicated():
+        rank = check_int(rank, "rank", minimum=1)
+        max_blocks = check_int(max_blocks, "max_blocks", minimum=2)
+        tol = check_number(tol, "tol", minimum=0, open_low=True)
+        wdt = check_work_dtype(work_dtype, out_dtype)
+        if S.ndim != 2 or S.shape[0] != d:
+            raise ValueError(f"start must have shape (d, l) = ({d}, l), got {S.shape}")
+        l = S.shape[1]
+        if not rank <= l <= min(n, d):
+            raise ValueError(f"start has l = {l} columns; need rank = {rank} <= l <= min(n, d) = {min(n, d)}")
+        if not np.all(np.isfinite(S)):
+            raise ValueError("start has NaN or Inf entries")
+    big = np.complex128 if np.iscomplexobj(A) or np.iscomplexobj(S) else np.float64
+    Z, _ = householder_qr(S.astype(big, copy=False))
+    A = np.asarray(A, dtype=wdt)
+    width = min(max_blocks * l, min(n, d))
+    Q = np.empty((A.shape[0], width), dtype=A.dtype)
+    B = np.empty((width, d), dtype=big)
+    tol_span = 10 * np.finfo(A.dtype).eps
+    try:
+        Q[:, :l] = _tsqr(A @ Z.astype(A.dtype, copy=False), layout, comm)[0]
+        B[:l] = _reduce(ct(Q[:, :l]) @ A, comm)
+        require_finite(B[:l], "Q^H A", "A_local")
+        Ub, s, Vt = np.linalg.svd(B[:l], full_matrices=False)
+        k, prev, blocks, deltas = l, l, 1, []
+        change = estimate = rate = np.inf
+        converged = False
+        while k < width:
+            b = min(l, width - k)
+            # A^H Q_j = (rows of B just added)^H: no product with A^H
+            W = A @ ct(B[k - prev:k])[:, :b].astype(A.dtype, copy=False)
+            block = _append_block(W, Q[:, :k], layout, comm, tol_span)
+            if block is None:                   # range(A) exhausted: B is exact already
+                converged, change, estimate, rate = True, 0.0, 0.0, 0.0
+                break
+            Q[:, k:k + b] = block
+            B[k:k + b] = _reduce(ct(block) @ A, comm)
+            require_finite(B[k:k + b], "Q^H A", "A_local")
+            Ub1, s1, Vt1 = np.linalg.svd(B[:k + b], full_matrices=False)
+            change = _rank_r_change(s1[:rank], Ub1[:, :rank], Vt1[:rank],
+                                    s[:rank], Ub[:, :rank], Vt[:rank], k)
+            deltas.append(change)
+            rate = (s1[l] / s1[rank - 1]) ** 2 if l < s1.size and s1[rank - 1] > 0 else 0.0
+            if len(deltas) > 1 and deltas[-2] > 0:
+                rate = max(rate, deltas[-1] / deltas[-2])
+            estimate = change * rate / (1.0 - rate) if rate < 1 else np.inf
+            Ub, s, Vt, k, prev, blocks = Ub1, s1, Vt1, k + b, b, blocks + 1
+            if estimate <= tol:
+                converged = True
+                break
+    except NonFiniteError:
+        raise overflow_error("A_local", "a product with it (A Z, A A^H Q or Q^H A)", A, comm) from None
+    U = Q[:, :k] @ Ub[:, :rank].astype(wdt, copy=False)
+    info = WarmInfo(converged=bool(converged), blocks=blocks, change=float(change),
+                    estimate=float(estimate), rate=float(rate), start=ct(Vt[:l]).copy())
+    return U.astype(out_dtype, copy=False), s[:rank], Vt[:rank], info
 
 
 # --------------------------------------------------------------------------- Nyström
