@@ -1,25 +1,38 @@
 """LIFT principal-weight masks of a checkpoint, on one or many MPI ranks.
 
   rsketch lift CHECKPOINT --rank 128 (--lora-rank 128 | --density 0.05 | --k K)
-               --out masks.safetensors [--report report.json]
+               --out masks.safetensors [--report report.json] [--state state.safetensors]
+  rsketch lift CHECKPOINT2 ... --previous state.safetensors --out masks2.safetensors   # refresh
   rsketch lift --compare MASKS_A MASKS_B [--report drift.json]
+  rsketch lift --watch DIR ...                                       # see rsketch.lift.watch
 
 Run under MPI as ``mpiexec -n 4 python -m mpi4py -m rsketch lift ...`` (or ``srun``):
 matrices are spread over the ranks by cost, each rank reads only its own tensors, and
-rank 0 writes the mask file and the JSON report (atomically, as a pair: both new files
-appear or neither). The output paths are checked before any work: one that names the
+rank 0 writes the mask file, the JSON report and the refresh state (atomically, as a set:
+all new files appear or none). The output paths are checked before any work: one that names the
 checkpoint (any of its files), the other output or a mask file compared, or that cannot
 be written, is refused at once. A progress bar shows rank 0's share. See docs/lift.md.
 """
 
 from __future__ import annotations
 
+import os
+
 from ..arguments import check_number
 from ..io import atomic_write_all, check_outputs, json_writer, write_json, write_on_root
 from ..mpi import agreed, get_comm, raise_collectively
 from .checkpoint import LOAD_DTYPES, checkpoint_files
 from .io import MASK_FORMATS, mask_drift, masks_writer
-from .masks import DEFAULT_POWER_ITERS, METHODS
+from .masks import (
+    DEFAULT_KRYLOV_DEPTH,
+    DEFAULT_MAX_BLOCKS,
+    DEFAULT_POWER_ITERS,
+    DEFAULT_RANGE,
+    DEFAULT_REFRESH_TOL,
+    METHODS,
+    RANGE_METHODS,
+    WORK_DTYPES,
+)
 
 
 def add_arguments(parser):
@@ -37,11 +50,26 @@ def add_arguments(parser):
                         help="boolean masks or int32/int64 flat indices (default bool)")
     parser.add_argument("--method", choices=METHODS, default="rsvd",
                         help="randomized (default) or exact SVD")
+    parser.add_argument("--range", choices=RANGE_METHODS, default=DEFAULT_RANGE, dest="range_method",
+                        help=f"range finder of the randomized SVD (default {DEFAULT_RANGE})")
+    parser.add_argument("--work-dtype", choices=WORK_DTYPES, default="float32",
+                        help="precision of the products with the weights (default float32; "
+                             "the small factorizations are float64)")
     parser.add_argument("--oversample", type=int, default=None,
                         help="extra sketch columns of the randomized SVD "
-                             "(default max(rank, 128))")
-    parser.add_argument("--power-iters", type=int, default=DEFAULT_POWER_ITERS,
-                        help=f"power iterations of the randomized SVD (default {DEFAULT_POWER_ITERS})")
+                             "(default 32 for krylov, max(rank, 128) for subspace)")
+    parser.add_argument("--power-iters", type=int, default=None,
+                        help=f"Krylov depth or power iterations of the randomized SVD "
+                             f"(default {DEFAULT_KRYLOV_DEPTH} for krylov, {DEFAULT_POWER_ITERS} for subspace)")
+    parser.add_argument("--state", help="also write the refresh state (for a later --previous)")
+    parser.add_argument("--previous", metavar="STATE",
+                        help="refresh warm from the state of an earlier run (its --state file)")
+    parser.add_argument("--refresh-tol", type=float, default=DEFAULT_REFRESH_TOL,
+                        help=f"accept a warm refresh when the estimated relative change of W_r is "
+                             f"below this (default {DEFAULT_REFRESH_TOL:g})")
+    parser.add_argument("--max-blocks", type=int, default=DEFAULT_MAX_BLOCKS,
+                        help=f"Krylov blocks of a warm refresh before a cold fallback "
+                             f"(default {DEFAULT_MAX_BLOCKS})")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--smallest", action="store_true",
                         help="select the smallest |W_r| entries (what the reference code's "
@@ -64,6 +92,9 @@ def add_arguments(parser):
     parser.add_argument("-v", "--verbose", action="store_true", help="one line per matrix")
     parser.add_argument("--compare", nargs=2, metavar=("MASKS_A", "MASKS_B"),
                         help="compare two mask files (mask drift) instead of computing masks")
+    from .watch import add_watch_arguments
+
+    add_watch_arguments(parser)
 
 
 def _check(args):
@@ -77,8 +108,8 @@ def _check(args):
         raise ValueError("--rank is required")
     if args.lora_rank is None and args.density is None and args.k is None:
         raise ValueError("give one of --lora-rank, --density, --k")
-    if not args.out and not args.report:
-        raise ValueError("nothing to write: give --out and/or --report")
+    if not args.out and not args.report and not args.state:
+        raise ValueError("nothing to write: give --out, --report and/or --state")
     if args.max_matrix_mb is not None:  # inf is allowed: every matrix on one rank
         check_number(args.max_matrix_mb, "--max-matrix-mb", minimum=0, open_low=True, finite=False)
 
@@ -111,12 +142,21 @@ def run(args):
         _check(args)
     except ValueError as exc:
         raise agreed(exc) from None  # argv is the same on every rank, so is the error
+    if args.watch:
+        from .watch import run_watch
+
+        return run_watch(args, comm)
     if args.compare:
         a, b = args.compare
         check_outputs({"--report": args.report}, {"MASKS_A": a, "MASKS_B": b}, comm)
         return _compare(args, comm)
-    check_outputs({"--out": args.out, "--report": args.report},
-                  {"CHECKPOINT": checkpoint_files(args.checkpoint)}, comm)
+    inputs = {"CHECKPOINT": checkpoint_files(args.checkpoint)}
+    if args.previous:
+        inputs["--previous"] = args.previous
+        masks = _previous_masks(args.previous, comm)
+        if masks:
+            inputs["the previous masks"] = masks
+    check_outputs({"--out": args.out, "--report": args.report, "--state": args.state}, inputs, comm)
 
     from .driver import compute_masks
 
@@ -125,9 +165,11 @@ def run(args):
         largest=not args.smallest, method=args.method, oversample=args.oversample,
         power_iters=args.power_iters, seed=args.seed, include=args.include,
         exclude=args.exclude, default_exclude=not args.no_default_exclude,
-        load_dtype=args.load_dtype, exact=args.exact,
+        load_dtype=args.load_dtype, exact=args.exact, range_method=args.range_method,
+        work_dtype=args.work_dtype,
         max_matrix_bytes=None if args.max_matrix_mb is None else args.max_matrix_mb * 2**20,
-        progress=not args.no_progress, comm=comm)
+        previous=args.previous, keep_state=bool(args.state), refresh_tol=args.refresh_tol,
+        max_blocks=args.max_blocks, progress=not args.no_progress, comm=comm)
     report = write_on_root(comm, lambda: _write(res, args))
     if comm.Get_rank() == 0:
         _print_summary(res, report, args)
@@ -143,26 +185,62 @@ def _write(res, args):
         writes.append((args.out, masks_writer(res.masks(), fmt=args.fmt, metadata=metadata)))
     if args.report:
         writes.append((args.report, json_writer(report)))
+    if args.state:
+        writes.append((args.state, res.state_writer(masks=args.out)))
     atomic_write_all(writes)
     return report
+
+
+def _previous_masks(state_path, comm):
+    """The mask file recorded in a state file (an input not to overwrite), or None.
+
+    Read on rank 0 from the header only; a bad state file is reported by the run itself.
+    """
+    from .state import load_state
+
+    path = None
+    if comm.Get_rank() == 0:
+        try:
+            with load_state(state_path) as st:
+                path = st.masks if st.masks and os.path.exists(st.masks) else None
+        except ValueError:
+            path = None
+    return comm.bcast(path, root=0)
 
 
 def _print_summary(res, report, args):
     s = report["summary"]
     if args.verbose:
         print(f"{'matrix':<52} {'shape':>13} {'k':>9} {'energy':>7} {'srank':>7} "
-              f"{'J(mag)':>7} {'J(exact)':>8} {'s':>6}")
+              f"{'J(mag)':>7} {'J(exact)':>8} {'s':>6}" + ("  refresh  J(prev)  +added -removed"
+                                                            if args.previous else ""))
         for r in res.reports:
             je = "" if r.jaccard_exact is None else f"{r.jaccard_exact:.4f}"
-            print(f"{r.name[-52:]:<52} {r.shape[0]:>6}x{r.shape[1]:<6} {r.k:>9} {r.energy:>7.3f} "
-                  f"{r.stable_rank:>7.1f} {r.jaccard_magnitude:>7.3f} {je:>8} {r.seconds:>6.2f}")
+            line = (f"{r.name[-52:]:<52} {r.shape[0]:>6}x{r.shape[1]:<6} {r.k:>9} {r.energy:>7.3f} "
+                    f"{r.stable_rank:>7.1f} {r.jaccard_magnitude:>7.3f} {je:>8} {r.seconds:>6.2f}")
+            if r.refresh is not None:
+                f = r.refresh
+                line += f"  {f['mode']:<7}"
+                if "jaccard_previous" in f:
+                    line += f"  {f['jaccard_previous']:.4f}  +{f['added']} -{f['removed']}"
+            print(line)
     line = (f"rsketch lift: {s['matrices']} matrices, {s['selected']} of {s['entries']} entries "
             f"(density {s['density']:.4f}), rank {args.rank}, {args.method}, {res.ranks} rank(s), "
             f"{res.seconds:.1f} s; mean Jaccard with magnitude mask {s['mean_jaccard_magnitude']:.3f}")
     if s["mean_jaccard_exact"] is not None:
         line += f", with exact-SVD mask {s['mean_jaccard_exact']:.4f} (min {s['min_jaccard_exact']:.4f})"
     print(line, flush=True)
-    for label, path in (("masks", args.out), ("report", args.report)):
+    ref = s.get("refresh")
+    if ref:
+        line = (f"  refresh from {args.previous}: {ref['warm']} warm, {ref['cold']} cold fallback(s), "
+                f"{ref['new']} new")
+        if ref["mean_jaccard_previous"] is not None:
+            line += (f"; drift from the previous masks: mean Jaccard {ref['mean_jaccard_previous']:.4f} "
+                     f"(min {ref['min_jaccard_previous']:.4f}), +{ref['added']} -{ref['removed']} entries")
+        else:
+            line += "; previous masks not found, no drift measured"
+        print(line, flush=True)
+    for label, path in (("masks", args.out), ("report", args.report), ("state", args.state)):
         if path:
             print(f"  {label}: {path}", flush=True)
 

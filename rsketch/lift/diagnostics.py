@@ -12,14 +12,24 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
 from .. import rng
 from ..mpi import allreduce_sum, get_comm, max_over_ranks
 from ..validation import check_choice, check_int, replicated
-from .masks import DEFAULT_POWER_ITERS, METHODS, low_rank_factors, mask_from_factors, resolve_k, validated_matrix
+from .masks import (
+    DEFAULT_MAX_BLOCKS,
+    DEFAULT_RANGE,
+    DEFAULT_REFRESH_TOL,
+    METHODS,
+    low_rank_factors,
+    mask_from_factors,
+    refresh_factors,
+    resolve_k,
+    validated_matrix,
+)
 from .topk import TopK, block_rows, merge_over_ranks, top_k_indices
 
 __all__ = [
@@ -134,6 +144,13 @@ class MatrixReport:
         What a reader of the numbers must know, e.g. that the matrix is zero, so that
         ``stable_rank`` and ``energy`` are conventions rather than the ratios (0/0) that
         define them; in :meth:`as_dict` only when set.
+    refresh : dict or None
+        For a refresh from a previous state: ``mode`` (``"warm"``, ``"cold"`` when the
+        warm attempt fell back, ``"new"`` for a matrix not in the state, ``"exact"``),
+        ``blocks`` and ``estimate`` of the warm attempt; and, when the previous masks are
+        known, ``jaccard_previous``, ``added``, ``removed`` (the mask drift).
+    start : ndarray or None
+        The ``n x l`` refresh state of this matrix (not part of :meth:`as_dict`).
     """
 
     name: str
@@ -154,6 +171,8 @@ class MatrixReport:
     dtype: str = ""
     indices: np.ndarray = field(default=None, repr=False)
     note: str | None = None
+    refresh: dict | None = None
+    start: np.ndarray = field(default=None, repr=False)
 
     @property
     def density(self):
@@ -161,18 +180,22 @@ class MatrixReport:
 
     def as_dict(self):
         """JSON-ready dict (without the indices)."""
-        d = asdict(self)
+        d = asdict(replace(self, indices=None, start=None))   # no deep copy of the arrays
         d.pop("indices")
-        if d["note"] is None:
-            d.pop("note")
+        d.pop("start")
+        for key in ("note", "refresh"):
+            if d[key] is None:
+                d.pop(key)
         d["shape"] = list(self.shape)
         d["density"] = self.density
         return d
 
 
 def analyze_matrix(W_local, rank, *, k=None, density=None, lora_rank=None, largest=True,
-                   method="rsvd", oversample=None, power_iters=DEFAULT_POWER_ITERS, seed=0,
-                   exact=False, head=8, name="W", comm=None):
+                   method="rsvd", oversample=None, power_iters=None, seed=0,
+                   range_method=DEFAULT_RANGE, work_dtype="float32", exact=False, head=8, name="W",
+                   start=None, keep_start=False, refresh_tol=DEFAULT_REFRESH_TOL,
+                   max_blocks=DEFAULT_MAX_BLOCKS, comm=None):
     r"""Principal-weight mask of a (row-distributed) matrix with its diagnostics.
 
     Parameters are those of :func:`rsketch.lift.principal_weights`, plus:
@@ -184,6 +207,12 @@ def analyze_matrix(W_local, rank, *, k=None, density=None, lora_rank=None, large
         Number of leading singular values to report.
     name : str
         Name stored in the report.
+    start : ndarray, shape (n, l), optional
+        Refresh state of an earlier analysis of this matrix (replicated): the factors are
+        refreshed from it (:func:`rsketch.lift.refresh_factors`, with ``refresh_tol`` and
+        ``max_blocks``) instead of computed cold. Implies ``keep_start``.
+    keep_start : bool
+        Keep the new refresh state in the report's ``start``.
     comm : mpi4py.MPI.Comm, optional
         ``W_local`` holds this rank's rows; ``None`` means ``MPI.COMM_WORLD``.
 
@@ -218,8 +247,16 @@ def analyze_matrix(W_local, rank, *, k=None, density=None, lora_rank=None, large
         check_int(rank, "rank", minimum=1)
         head = check_int(head, "head", minimum=1)
     largest = bool(largest)
-    U, s, Vt = low_rank_factors(W, rank, method=method, oversample=oversample,
-                                power_iters=power_iters, seed=seed, comm=comm)
+    opts = dict(method=method, oversample=oversample, power_iters=power_iters, seed=seed,
+                range_method=range_method, work_dtype=work_dtype, comm=comm)
+    refresh, nxt = None, None
+    if start is not None:
+        U, s, Vt, nxt, refresh = refresh_factors(W, rank, start, tol=refresh_tol,
+                                                 max_blocks=max_blocks, **opts)
+    elif keep_start:
+        U, s, Vt, nxt = low_rank_factors(W, rank, return_start=True, **opts)
+    else:
+        U, s, Vt = low_rank_factors(W, rank, **opts)
     idx = mask_from_factors(U, s, Vt, kk, largest, row_offset=layout.start, comm=comm)
     del U, Vt
     fro2 = allreduce_sum(_squared_norm(W), comm)
@@ -249,4 +286,5 @@ def analyze_matrix(W_local, rank, *, k=None, density=None, lora_rank=None, large
         spectrum_head=[float(x) for x in s[:head]],
         frobenius_norm=math.sqrt(fro2), stable_rank=stable_rank, energy=energy,
         jaccard_magnitude=jaccard(idx, mag), jaccard_random=jaccard(idx, rand),
-        jaccard_exact=j_exact, seconds=seconds, ranks=comm.Get_size(), indices=idx, note=note)
+        jaccard_exact=j_exact, seconds=seconds, ranks=comm.Get_size(), indices=idx, note=note,
+        refresh=refresh, start=nxt)

@@ -31,8 +31,17 @@ from .topk import merge_over_ranks, top_k_indices
 
 __all__ = [
     "METHODS",
+    "RANGE_METHODS",
+    "WORK_DTYPES",
+    "DEFAULT_RANGE",
     "DEFAULT_POWER_ITERS",
+    "DEFAULT_KRYLOV_DEPTH",
+    "DEFAULT_KRYLOV_OVERSAMPLE",
     "DEFAULT_MIN_OVERSAMPLE",
+    "DEFAULT_REFRESH_TOL",
+    "DEFAULT_MAX_BLOCKS",
+    "sketch_options",
+    "refresh_factors",
     "resolve_k",
     "check_low_rank_options",
     "low_rank_factors",
@@ -43,12 +52,27 @@ __all__ = [
 ]
 
 METHODS = ("rsvd", "svd")
-#: Power iterations of the randomized SVD. Weight matrices have flat spectra (the gap
-#: sigma_r / sigma_{r+1} is often below 1.003), so masks need a well-converged subspace:
-#: see docs/lift.md for the measured overlap with the exact masks.
+#: Range finders of the randomized SVD (:func:`rsketch.rsvd`'s ``method``).
+RANGE_METHODS = ("krylov", "subspace")
+#: Precision of the products with ``W`` (the small factorizations are always float64).
+WORK_DTYPES = ("float32", "float64")
+#: Block Krylov by default: weight matrices have flat spectra (the gap sigma_r / sigma_{r+1}
+#: is often below 1.003), where Krylov converges in fewer products than subspace
+#: iteration (docs/lift.md, "Speed and fidelity").
+DEFAULT_RANGE = "krylov"
+#: Power iterations of subspace iteration (``range_method="subspace"``).
 DEFAULT_POWER_ITERS = 6
-#: Smallest default oversampling: the sketch has ``rank + max(rank, 128)`` columns.
+#: Smallest default oversampling of subspace iteration: ``rank + max(rank, 128)`` columns.
 DEFAULT_MIN_OVERSAMPLE = 128
+#: Depth ``q`` of the block Krylov space (``q + 1`` blocks of ``rank + oversample`` columns).
+DEFAULT_KRYLOV_DEPTH = 5
+#: Oversampling of block Krylov; also the extra width of the subspace kept for refreshes.
+DEFAULT_KRYLOV_OVERSAMPLE = 32
+#: A warm refresh is accepted when the estimated remaining relative change of ``W_r``
+#: (:func:`rsketch.rsvd_warm`) is below this.
+DEFAULT_REFRESH_TOL = 1e-3
+#: Largest number of Krylov blocks of a warm refresh before it falls back to a cold start.
+DEFAULT_MAX_BLOCKS = 3
 
 
 # ---------------------------------------------------------------------------- k rules
@@ -100,7 +124,7 @@ def resolve_k(shape, *, k=None, density=None, lora_rank=None):
 # ------------------------------------------------------------------- low-rank factors
 
 
-def check_low_rank_options(oversample=None, power_iters=DEFAULT_POWER_ITERS, seed=0):
+def check_low_rank_options(oversample=None, power_iters=None, seed=0):
     """Check the randomized SVD options of the masks; returns them as ``int`` (or ``None``).
 
     Pure (no communication): the options are the same on every rank, so a bad one raises
@@ -111,8 +135,8 @@ def check_low_rank_options(oversample=None, power_iters=DEFAULT_POWER_ITERS, see
     ----------
     oversample : int or None
         Extra sketch columns, ``>= 0``; ``None`` is the default rule.
-    power_iters : int
-        ``>= 0``.
+    power_iters : int or None
+        ``>= 0``; ``None`` is the range finder's default.
     seed : int
         In ``[0, 2**64)``.
 
@@ -132,13 +156,35 @@ def check_low_rank_options(oversample=None, power_iters=DEFAULT_POWER_ITERS, see
     ValueError: oversample must be a non-negative integer, got -1
     """
     oversample = check_int(oversample, "oversample", minimum=0, allow_none=True)
-    power_iters = check_int(power_iters, "power_iters", minimum=0)
+    power_iters = check_int(power_iters, "power_iters", minimum=0, allow_none=True)
     seed = check_int(seed, "seed", minimum=0, maximum=2**64 - 1)
     return oversample, power_iters, seed
 
 
-def low_rank_factors(W_local, rank, *, method="rsvd", oversample=None,
-                     power_iters=DEFAULT_POWER_ITERS, seed=0, comm=None):
+def sketch_options(rank, range_method=DEFAULT_RANGE, oversample=None, power_iters=None):
+    """``(oversample, power_iters)`` with the defaults of ``range_method`` filled in.
+
+    Subspace iteration: ``oversample = max(rank, 128)``, ``power_iters = 6``; block
+    Krylov: ``oversample = 32``, depth ``5``. Given values are kept.
+
+    Examples
+    --------
+    >>> sketch_options(128)
+    (32, 5)
+    >>> sketch_options(64, "subspace")
+    (128, 6)
+    """
+    if range_method == "subspace":
+        over = max(int(rank), DEFAULT_MIN_OVERSAMPLE) if oversample is None else oversample
+        q = DEFAULT_POWER_ITERS if power_iters is None else power_iters
+    else:
+        over = DEFAULT_KRYLOV_OVERSAMPLE if oversample is None else oversample
+        q = DEFAULT_KRYLOV_DEPTH if power_iters is None else power_iters
+    return int(over), int(q)
+
+
+def low_rank_factors(W_local, rank, *, method="rsvd", oversample=None, power_iters=None, seed=0,
+                     range_method=DEFAULT_RANGE, work_dtype="float32", return_start=False, comm=None):
     r"""Rank-``rank`` truncated SVD of a row-distributed matrix.
 
     Parameters
@@ -148,17 +194,28 @@ def low_rank_factors(W_local, rank, *, method="rsvd", oversample=None,
     rank : int
         Target rank, clipped to ``min(m, n)``.
     method : {"rsvd", "svd"}
-        ``"rsvd"``: :func:`rsketch.rsvd` with a Gaussian sketch of ``rank + oversample``
-        columns seeded by ``seed`` and ``power_iters`` power iterations. ``"svd"``: exact,
-        LAPACK ``gesdd`` (after a TSQR of the rows on more than one rank).
+        ``"rsvd"``: :func:`rsketch.rsvd` with a Gaussian sketch of ``l = rank + oversample``
+        columns seeded by ``seed``. ``"svd"``: exact, LAPACK ``gesdd`` (after a TSQR of
+        the rows on more than one rank).
     oversample : int, optional
         Extra sketch columns, ``>= 0`` (a negative value raises ``ValueError``); ``None``
-        (default) means ``max(rank, 128)``: at least the ``2 * rank`` columns of LIFT's own
-        randomized variant (``torch.svd_lowrank(q=2r)``), and at least 128 extra, which flat
-        spectra need at small ranks. Capped so that the sketch has at most ``min(m, n)``
-        columns.
-    power_iters : int
-        Power iterations (default :data:`DEFAULT_POWER_ITERS`).
+        (default): 32 for block Krylov; ``max(rank, 128)`` for subspace iteration (at
+        least the ``2 * rank`` columns of LIFT's own randomized variant,
+        ``torch.svd_lowrank(q=2r)``, and at least 128 extra, which flat spectra need at
+        small ranks). Capped so that the sketch has at most ``min(m, n)`` columns.
+    power_iters : int, optional
+        Depth of the Krylov space or number of power iterations (default
+        :data:`DEFAULT_KRYLOV_DEPTH`, :data:`DEFAULT_POWER_ITERS`).
+    range_method : {"krylov", "subspace"}
+        Range finder (``rsketch.rsvd``'s ``method``); block Krylov by default.
+    work_dtype : {"float32", "float64"}
+        Precision of the products with ``W`` (``rsketch.rsvd``'s ``work_dtype``); the
+        small factorizations are float64 either way. float32 is exact for bf16 and fp16
+        weights and is how float32 checkpoints store them.
+    return_start : bool
+        Also return ``start``, the ``l`` leading right singular vectors (``n x l``,
+        float32): the state from which :func:`refresh_factors` refreshes the factors
+        once ``W`` has moved.
     comm : mpi4py.MPI.Comm, optional
 
     Returns
@@ -167,21 +224,32 @@ def low_rank_factors(W_local, rank, *, method="rsvd", oversample=None,
     s : ndarray, shape (r,)
     Vt : ndarray, shape (r, n)
         ``s`` and ``Vt`` identical on every rank.
+    start : ndarray, shape (n, l)
+        With ``return_start=True``; replicated.
 
     Notes
     -----
     Exact path on :math:`p > 1` ranks: :math:`W = QR` by TSQR, :math:`R = U_R \Sigma V^T`
     (small, replicated), :math:`U = Q U_R`; the same factorization as LAPACK's SVD of
     :math:`W` up to rounding.
+
+    The randomized factors are the leading ``r`` of the ``l`` triplets of
+    ``rsvd(W, l, oversample=0, sketch=Gaussian(l, seed))``: the same as
+    ``rsvd(W, r, oversample=l - r, ...)``, with the other ``l - r`` right vectors kept
+    for ``start``.
     """
     comm = get_comm(comm)
     with replicated():
         check_choice(method, "method", METHODS)
+        check_choice(range_method, "range_method", RANGE_METHODS)
+        check_choice(work_dtype, "work_dtype", WORK_DTYPES)
         oversample, power_iters, seed = check_low_rank_options(oversample, power_iters, seed)
     W = np.asarray(W_local)
     n = W.shape[1]
     m = allreduce_sum(W.shape[0], comm) if comm.Get_size() > 1 else W.shape[0]
     r = min(check_int(rank, "rank", minimum=1), m, n)
+    over, q = sketch_options(r, range_method, oversample, power_iters)
+    l = min(r + over, min(m, n))            # the sketch cannot have more than min(m, n) columns
     if method == "svd" or r == min(m, n):
         # A full-rank "approximation" is W itself: no sketch can do better than LAPACK.
         W64 = W.astype(np.float64, copy=False)
@@ -191,15 +259,63 @@ def low_rank_factors(W_local, rank, *, method="rsvd", oversample=None,
             Q, R = tsqr(W64, comm)
             UR, s, Vt = np.linalg.svd(R, full_matrices=False)
             U = Q @ UR
-        return U[:, :r], s[:r], Vt[:r]
-    from ..lowrank import rsvd  # issue 3: the distributed randomized SVD
-    from ..sketch import Gaussian
+    else:
+        from ..lowrank import rsvd  # issue 3: the distributed randomized SVD
+        from ..sketch import Gaussian
 
-    over = max(r, DEFAULT_MIN_OVERSAMPLE) if oversample is None else oversample
-    over = min(over, min(m, n) - r)         # the sketch cannot have more than min(m, n) columns
-    U, s, Vt = rsvd(W, r, oversample=over, power_iters=power_iters,
-                    sketch=Gaussian(r + over, seed=seed), comm=comm)
-    return U[:, :r], s[:r], Vt[:r]
+        U, s, Vt = rsvd(W, l, oversample=0, power_iters=q, sketch=Gaussian(l, seed=seed), comm=comm,
+                        method=range_method, work_dtype=np.dtype(work_dtype))
+    out = (U[:, :r], s[:r], Vt[:r])
+    return (*out, np.ascontiguousarray(Vt[:l].T, dtype=np.float32)) if return_start else out
+
+
+def refresh_factors(W_local, rank, start, *, tol=DEFAULT_REFRESH_TOL, max_blocks=DEFAULT_MAX_BLOCKS,
+                    method="rsvd", oversample=None, power_iters=None, seed=0,
+                    range_method=DEFAULT_RANGE, work_dtype="float32", comm=None):
+    r"""Rank-``rank`` factors of a matrix that moved, warm-started from its earlier ``start``.
+
+    :func:`rsketch.rsvd_warm` from ``start`` (the ``n x l`` state of
+    :func:`low_rank_factors` or of an earlier refresh); when its a-posteriori estimate
+    does not reach ``tol`` within ``max_blocks`` Krylov blocks (the matrix moved too
+    much), a cold :func:`low_rank_factors` with the other options.
+
+    Returns
+    -------
+    U_local, s, Vt
+        As :func:`low_rank_factors`.
+    start : ndarray, shape (n, l)
+        The next state.
+    refresh : dict
+        ``mode`` (``"warm"`` or ``"cold"``: the fallback), ``blocks``, ``estimate``
+        (of the warm attempt).
+
+    Notes
+    -----
+    ``method="svd"`` ignores ``start``: the exact factors need no warm start (``mode``
+    is ``"exact"``). A ``start`` narrower than ``rank`` raises ``ValueError``.
+    """
+    comm = get_comm(comm)
+    cold = dict(method=method, oversample=oversample, power_iters=power_iters, seed=seed,
+                range_method=range_method, work_dtype=work_dtype, return_start=True, comm=comm)
+    if method == "svd":
+        return (*low_rank_factors(W_local, rank, **cold), {"mode": "exact", "blocks": 0, "estimate": 0.0})
+    from ..lowrank import rsvd_warm
+
+    S = np.asarray(start)
+    with replicated():
+        check_choice(work_dtype, "work_dtype", WORK_DTYPES)
+        if S.ndim != 2 or S.shape[0] != np.shape(W_local)[1]:
+            raise ValueError(f"the refresh state has shape {S.shape}; this matrix needs "
+                             f"({np.shape(W_local)[1]}, l)")
+    n = S.shape[0]
+    r = min(int(rank), n, S.shape[1])
+    U, s, Vt, info = rsvd_warm(W_local, r, S, max_blocks=max_blocks, tol=tol,
+                               work_dtype=np.dtype(work_dtype), comm=comm)
+    refresh = {"mode": "warm", "blocks": info.blocks, "estimate": info.estimate}
+    if not info.converged:
+        U, s, Vt, nxt = low_rank_factors(W_local, rank, **cold)
+        return U, s, Vt, nxt, {**refresh, "mode": "cold"}
+    return U, s, Vt, np.ascontiguousarray(info.start, dtype=np.float32), refresh
 
 
 def mask_from_factors(U_local, s, Vt, k, largest=True, *, row_offset=0, comm=None):
@@ -264,8 +380,8 @@ def validated_matrix(W_local, comm, name, agree=None):
 
 
 def principal_indices(W_local, rank, *, k=None, density=None, lora_rank=None, largest=True,
-                      method="rsvd", oversample=None, power_iters=DEFAULT_POWER_ITERS, seed=0,
-                      comm=None):
+                      method="rsvd", oversample=None, power_iters=None, seed=0,
+                      range_method=DEFAULT_RANGE, work_dtype="float32", comm=None):
     """Flat indices of the Principal Weights of a row-distributed matrix.
 
     The distributed form of :func:`principal_weights`: ``W_local`` holds this rank's rows
@@ -284,19 +400,21 @@ def principal_indices(W_local, rank, *, k=None, density=None, lora_rank=None, la
     comm = get_comm(comm)
     W, layout = validated_matrix(W_local, comm, "W", agree={
         "rank": rank, "k": k, "density": density, "lora_rank": lora_rank, "largest": largest,
-        "method": method, "oversample": oversample, "power_iters": power_iters, "seed": seed})
+        "method": method, "oversample": oversample, "power_iters": power_iters, "seed": seed,
+        "range_method": range_method, "work_dtype": work_dtype})
     with replicated():
         kk = resolve_k((layout.n, W.shape[1]), k=k, density=density, lora_rank=lora_rank)
         check_choice(method, "method", METHODS)
         check_int(rank, "rank", minimum=1)
     U, s, Vt = low_rank_factors(W, rank, method=method, oversample=oversample,
-                                power_iters=power_iters, seed=seed, comm=comm)
+                                power_iters=power_iters, seed=seed, range_method=range_method,
+                                work_dtype=work_dtype, comm=comm)
     return mask_from_factors(U, s, Vt, kk, largest, row_offset=layout.start, comm=comm)
 
 
 def principal_weights(W, rank, *, k=None, density=None, lora_rank=None, largest=True,
-                      method="rsvd", oversample=None, power_iters=DEFAULT_POWER_ITERS, seed=0,
-                      return_indices=False):
+                      method="rsvd", oversample=None, power_iters=None, seed=0,
+                      range_method=DEFAULT_RANGE, work_dtype="float32", return_indices=False):
     r"""LIFT's Principal Weights of one matrix: top entries of its rank-``rank`` approximation.
 
     Parameters
@@ -317,11 +435,11 @@ def principal_weights(W, rank, *, k=None, density=None, lora_rank=None, largest=
         ``largest``).
     method : {"rsvd", "svd"}
         Randomized (:func:`rsketch.rsvd`) or exact (LAPACK) low-rank approximation.
-    oversample, power_iters, seed
-        Randomized SVD parameters: sketch size ``rank + oversample`` (default
-        ``rank + max(rank, 128)``), number of power iterations (default
-        :data:`DEFAULT_POWER_ITERS`), seed of the Gaussian sketch (see
-        :func:`low_rank_factors`).
+    oversample, power_iters, seed, range_method, work_dtype
+        Randomized SVD parameters (see :func:`low_rank_factors`): sketch size
+        ``rank + oversample``, depth of the Krylov space (or power iterations), seed of
+        the Gaussian sketch, range finder (block Krylov by default), precision of the
+        products (float32 by default).
     return_indices : bool
         Return the sorted flat indices instead of a boolean mask.
 
@@ -349,7 +467,8 @@ def principal_weights(W, rank, *, k=None, density=None, lora_rank=None, largest=
     """
     idx = principal_indices(W, rank, k=k, density=density, lora_rank=lora_rank, largest=largest,
                             method=method, oversample=oversample, power_iters=power_iters,
-                            seed=seed, comm=MPI.COMM_SELF)
+                            seed=seed, range_method=range_method, work_dtype=work_dtype,
+                            comm=MPI.COMM_SELF)
     return idx if return_indices else indices_to_mask(idx, np.shape(W))
 
 
