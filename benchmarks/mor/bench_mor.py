@@ -467,7 +467,8 @@ def main(argv=None):
     run_pair(args.problem, 8, 2, args, counter, comm, with_online=False, quiet=True, train=5)
     name = f"bench_mor_np{comm.size}_{args.problem}{'_words' if args.words_only else ''}{args.tag}.json"
     words_runs = []
-    for g in sorted(set(args.words_grids)):
+    reuse = not loose and (args.words_r or args.r) == args.r and not args.words_only
+    for g in sorted(set(args.words_grids) - ({grid} if reuse else set())):
         words_runs.append(run_pair(args.problem, g, args.words_r or args.r, args, counter, comm,
                                    with_online=False, loose=loose, train=args.words_train))
         if comm.rank == 0:          # a checkpoint: long runs may be stopped before the end
@@ -478,6 +479,8 @@ def main(argv=None):
     main_run = None
     if not args.words_only:
         main_run = run_pair(args.problem, grid, args.r, args, counter, comm, with_online=True)
+        if reuse and grid in args.words_grids:      # the main run is the words run of its size
+            words_runs.append(main_run)
     words_vs_n = [{"grid": w["grid"], "n": w["n"], "r": w["r"], "words": w["words"],
                    "dims": {m: w["methods"][m]["dim"] for m in w["methods"]},
                    "offline_time": {m: w["methods"][m]["offline_time"] for m in w["methods"]}}
