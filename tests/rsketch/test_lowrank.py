@@ -322,3 +322,74 @@ def test_krylov_and_work_dtype_bad_inputs():
     with np.errstate(over="ignore", invalid="ignore"):
         with pytest.raises(ValueError, match="overflowed in work_dtype=float32"):
             rs.rsvd(A * 1e39, 2, comm=SELF, method="krylov", work_dtype=np.float32)   # beyond float32
+
+
+# ------------------------------------------------------------------ warm-started rsvd
+
+
+def _flat(m, n, seed=0, p=None):
+    """Slowly decaying spectrum plus a noise bulk (the hard case of LIFT's weights)."""
+    g = np.random.default_rng(seed)
+    p = p or min(m, n)
+    U, _ = np.linalg.qr(g.standard_normal((m, p)))
+    V, _ = np.linalg.qr(g.standard_normal((n, p)))
+    return (U * (1.0 + np.arange(p)) ** -0.5) @ V.T + 0.01 * g.standard_normal((m, n)) / np.sqrt(n)
+
+
+def _rank_r(A, r):
+    U, s, Vt = np.linalg.svd(A, full_matrices=False)
+    return (U[:, :r] * s[:r]) @ Vt[:r]
+
+
+@pytest.mark.parametrize("work_dtype", [None, np.float32])
+def test_rsvd_warm_after_a_small_move_converges_in_two_blocks(work_dtype):
+    A = _flat(400, 300, seed=1)
+    r, l = 12, 24
+    Vt0 = np.linalg.svd(A, full_matrices=False)[2]
+    g = np.random.default_rng(2)
+    A2 = A + 1e-4 * np.linalg.norm(A) * g.standard_normal(A.shape) / np.sqrt(A.size)
+    U, s, Vt, info = rs.rsvd_warm(A2, r, Vt0[:l].T, work_dtype=work_dtype, tol=1e-3)
+    assert info.converged and info.blocks == 2 and info.estimate <= 1e-3
+    ref = _rank_r(A2, r)
+    err = np.linalg.norm((U * s) @ Vt - ref) / np.linalg.norm(ref)
+    assert err <= 1e-3                                    # the estimate's promise, against LAPACK
+    np.testing.assert_allclose(s, np.linalg.svd(A2, compute_uv=False)[:r], rtol=2e-4)
+    np.testing.assert_allclose(U.T @ U, np.eye(r), atol=1e-5)
+    assert info.start.shape == (300, l) and U.dtype == np.float64
+
+
+def test_rsvd_warm_estimate_tracks_the_true_change_and_refuses_a_far_start():
+    A = _flat(300, 260, seed=3)
+    r, l = 10, 20
+    Vt0 = np.linalg.svd(A, full_matrices=False)[2]
+    ref = _rank_r(A, r)
+    # a start unrelated to A: not accepted after 2 blocks at a strict tol
+    far = np.random.default_rng(5).standard_normal((260, l))
+    U, s, Vt, info = rs.rsvd_warm(A, r, far, max_blocks=2, tol=1e-8)
+    assert not info.converged and info.blocks == 2 and info.estimate > 1e-8
+    # the exact subspace: the first Rayleigh-Ritz step is exact, the change is rounding
+    U, s, Vt, info = rs.rsvd_warm(A, r, Vt0[:l].T, tol=1e-6)
+    assert info.converged and info.change < 1e-10
+    assert np.linalg.norm((U * s) @ Vt - ref) <= 1e-10 * np.linalg.norm(ref)
+    # more blocks on a rough start: the estimate bounds the true error it reports on
+    U, s, Vt, info = rs.rsvd_warm(A, r, far, max_blocks=8, tol=1e-4)
+    err = np.linalg.norm((U * s) @ Vt - ref) / np.linalg.norm(ref)
+    assert info.converged and err <= 10 * info.estimate + 1e-12
+
+
+def test_rsvd_warm_exhausted_range_and_bad_inputs():
+    g = np.random.default_rng(0)
+    A = g.standard_normal((50, 4)) @ g.standard_normal((4, 30))      # rank 4
+    U, s, Vt, info = rs.rsvd_warm(A, 3, g.standard_normal((30, 4)))
+    assert info.converged
+    np.testing.assert_allclose(s, np.linalg.svd(A, compute_uv=False)[:3], rtol=1e-10)
+    S = g.standard_normal((30, 6))
+    for kwargs, msg in (({"start": S[:, :2]}, "need rank = 3 <= l"),
+                        ({"start": S[:20]}, r"start must have shape \(d, l\) = \(30, l\)"),
+                        ({"start": np.full((30, 6), np.nan)}, "NaN or Inf"),
+                        ({"start": S, "max_blocks": 1}, "max_blocks"),
+                        ({"start": S, "tol": 0.0}, "tol")):
+        with pytest.raises(ValueError, match=msg):
+            rs.rsvd_warm(A, 3, **kwargs)
+    with pytest.raises(ValueError, match="NaN"):
+        rs.rsvd_warm(np.full((5, 30), np.nan), 3, S)

@@ -185,3 +185,33 @@ def test_krylov_overflow_on_last_rank_raises_everywhere(comm):
     with np.errstate(over="ignore", invalid="ignore"):
         with pytest.raises(ValueError, match="overflowed in work_dtype=float32"):
             rs.rsvd(Al, 3, comm=comm, method="krylov", work_dtype=np.float32)
+
+
+@pytest.mark.parametrize("work_dtype", [None, np.float32])
+def test_rsvd_warm_equals_serial(work_dtype, comm):
+    A = flat(211, 60)
+    lay = rs.Layout(211, comm)
+    Vt0 = np.linalg.svd(A, full_matrices=False)[2]
+    A2 = A + 1e-3 * np.random.default_rng(7).standard_normal(A.shape) / np.sqrt(A.size)
+    start = Vt0[:10].T
+    U, s, Vt, info = rs.rsvd_warm(local_rows(A2, comm, lay), 5, start, work_dtype=work_dtype, comm=comm)
+    Us, ss, Vts, infos = rs.rsvd_warm(A2, 5, start, work_dtype=work_dtype, comm=SELF)
+    tol, vtol = (1e-12, 1e-9) if work_dtype is None else (1e-5, 1e-4)
+    assert (info.converged, info.blocks) == (infos.converged, infos.blocks)
+    np.testing.assert_allclose(s, ss, rtol=tol)
+    signs = np.sign(np.sum(Vt * Vts, axis=1))
+    np.testing.assert_allclose(Vt * signs[:, None], Vts, atol=vtol)
+    np.testing.assert_allclose(U * signs, Us[lay.local_slice()], atol=vtol)
+    for a in (s, Vt, info.start, np.array([info.estimate])):
+        assert np.array_equal(a, comm.bcast(a, root=0))          # replicated decisions and results
+    np.testing.assert_allclose(s, np.linalg.svd(A2, compute_uv=False)[:5], rtol=1e-4)
+
+
+def test_rsvd_warm_start_differing_across_ranks_is_refused_on_every_rank(comm):
+    A = flat(90, 40)
+    start = np.random.default_rng(comm.rank if comm.size > 1 else 0).standard_normal((40, 8))
+    if comm.size == 1:
+        rs.rsvd_warm(A, 4, start, comm=comm)
+        return
+    with pytest.raises(ValueError, match="start"):
+        rs.rsvd_warm(local_rows(A, comm), 4, start, comm=comm)
