@@ -263,6 +263,9 @@ def compute_masks(checkpoint, rank, *, k=None, density=None, lora_rank=None, lar
                 range_method=range_method, work_dtype=work_dtype, refresh_tol=refresh_tol,
                 max_blocks=max_blocks, keep_start=bool(keep_state))
 
+    # float64 up front only when the analysis is float64 anyway (no float32 copy to make)
+    read_dtype = np.float32 if work_dtype == "float32" and method == "rsvd" and not exact else np.float64
+
     def start_of(name):
         """The matrix's previous state, or None (cold)."""
         return prev.read(name) if prev is not None and name in prev.widths else None
@@ -283,8 +286,9 @@ def compute_masks(checkpoint, rank, *, k=None, density=None, lora_rank=None, lar
     err = None
     for i in mine:
         try:
-            # float64 straight from storage: the only full-size copy the analysis needs
-            W = round_to_load_dtype(ckpt.read(names[i], dtype=np.float64), load_dtype)
+            # float32 (float64 storage stays float64): exact for 16- and 32-bit weights, and
+            # the only full-size copy the default float32 analysis needs
+            W = round_to_load_dtype(ckpt.read(names[i], dtype=read_dtype), load_dtype)
             rep = analyze_matrix(W, rank, name=names[i], comm=MPI.COMM_SELF, start=start_of(names[i]),
                                  **opts)
         except (ValueError, TypeError) as exc:
@@ -308,7 +312,7 @@ def compute_masks(checkpoint, rank, *, k=None, density=None, lora_rank=None, lar
                     lay = Layout(shapes[i][0], sub)
                     # rounding is entrywise, so each member rounds its rows alone
                     W = round_to_load_dtype(ckpt.read(names[i], rows=slice(lay.start, lay.stop),
-                                                      dtype=np.float64), load_dtype)
+                                                      dtype=read_dtype), load_dtype)
                 except (ValueError, TypeError) as exc:
                     local_err = exc
                 try:
