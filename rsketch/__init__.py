@@ -48,5 +48,7 @@ __all__ = [
     "brgs",
     "cqrrpt",
     "rsvd",
+    "rsvd_warm",
+    "WarmInfo",
     "nystrom",
 ]

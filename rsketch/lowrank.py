@@ -434,7 +434,7 @@ def rsvd_warm(A_local, rank, start, *, max_blocks=3, tol=1e-3, work_dtype=None, 
     Estimate. The space after block ``j`` contains one subspace-iteration step from the
     previous one, whose error contracts by :math:`
 ho pprox (\sigma_{l+1}/\sigma_r)^2`
-    (Halko, Martinsson & Tropp 2011, §9), so :math:`e_j \le 
+    (Halko, Martinsson & Tropp 2011, §9), so :math:`e_j \le
 ho\, e_{j-1}` and
     :math:`e_{j-1} \le \delta_j + e_j` give :math:`e_j \le \delta_j\,
 ho/(1-

@@ -22,7 +22,7 @@ from mpi4py import MPI
 from ..mpi import Layout, gather_objects, get_comm, max_over_ranks, raise_collectively, sub_communicator
 from ..validation import check_choice, check_int, check_number
 from .checkpoint import LOAD_DTYPES, open_checkpoint, round_to_load_dtype
-from .diagnostics import MatrixReport, analyze_matrix
+from .diagnostics import analyze_matrix
 from .distribute import plan_work
 from .masks import (
     DEFAULT_MAX_BLOCKS,

@@ -249,7 +249,7 @@ def low_rank_factors(W_local, rank, *, method="rsvd", oversample=None, power_ite
     m = allreduce_sum(W.shape[0], comm) if comm.Get_size() > 1 else W.shape[0]
     r = min(check_int(rank, "rank", minimum=1), m, n)
     over, q = sketch_options(r, range_method, oversample, power_iters)
-    l = min(r + over, min(m, n))            # the sketch cannot have more than min(m, n) columns
+    width = min(r + over, min(m, n))        # the sketch cannot have more than min(m, n) columns
     if method == "svd" or r == min(m, n):
         # A full-rank "approximation" is W itself: no sketch can do better than LAPACK.
         W64 = W.astype(np.float64, copy=False)
@@ -263,10 +263,10 @@ def low_rank_factors(W_local, rank, *, method="rsvd", oversample=None, power_ite
         from ..lowrank import rsvd  # issue 3: the distributed randomized SVD
         from ..sketch import Gaussian
 
-        U, s, Vt = rsvd(W, l, oversample=0, power_iters=q, sketch=Gaussian(l, seed=seed), comm=comm,
+        U, s, Vt = rsvd(W, width, oversample=0, power_iters=q, sketch=Gaussian(width, seed=seed), comm=comm,
                         method=range_method, work_dtype=np.dtype(work_dtype))
     out = (U[:, :r], s[:r], Vt[:r])
-    return (*out, np.ascontiguousarray(Vt[:l].T, dtype=np.float32)) if return_start else out
+    return (*out, np.ascontiguousarray(Vt[:width].T, dtype=np.float32)) if return_start else out
 
 
 def refresh_factors(W_local, rank, start, *, tol=DEFAULT_REFRESH_TOL, max_blocks=DEFAULT_MAX_BLOCKS,

@@ -16,8 +16,8 @@ from rsketch.lift import (
     jaccard,
     load_masks,
     load_state,
-    refresh_factors,
     low_rank_factors,
+    refresh_factors,
     resolve_k,
     save_state,
 )
