@@ -65,7 +65,7 @@ DEFAULT_POWER_ITERS = 6
 #: Smallest default oversampling of subspace iteration: ``rank + max(rank, 128)`` columns.
 DEFAULT_MIN_OVERSAMPLE = 128
 #: Depth ``q`` of the block Krylov space (``q + 1`` blocks of ``rank + oversample`` columns).
-DEFAULT_KRYLOV_DEPTH = 5
+DEFAULT_KRYLOV_DEPTH = 4
 #: Oversampling of block Krylov; also the extra width of the subspace kept for refreshes.
 DEFAULT_KRYLOV_OVERSAMPLE = 32
 #: A warm refresh is accepted when the estimated remaining relative change of ``W_r``
@@ -165,12 +165,12 @@ def sketch_options(rank, range_method=DEFAULT_RANGE, oversample=None, power_iter
     """``(oversample, power_iters)`` with the defaults of ``range_method`` filled in.
 
     Subspace iteration: ``oversample = max(rank, 128)``, ``power_iters = 6``; block
-    Krylov: ``oversample = 32``, depth ``5``. Given values are kept.
+    Krylov: ``oversample = 32``, depth ``4``. Given values are kept.
 
     Examples
     --------
     >>> sketch_options(128)
-    (32, 5)
+    (32, 4)
     >>> sketch_options(64, "subspace")
     (128, 6)
     """
