@@ -69,8 +69,10 @@ DEFAULT_KRYLOV_DEPTH = 4
 #: Oversampling of block Krylov; also the extra width of the subspace kept for refreshes.
 DEFAULT_KRYLOV_OVERSAMPLE = 32
 #: A warm refresh is accepted when the estimated remaining relative change of ``W_r``
-#: (:func:`rsketch.rsvd_warm`) is below this.
-DEFAULT_REFRESH_TOL = 1e-3
+#: (:func:`rsketch.rsvd_warm`) is below this. The estimate is 3-5x above the true change
+#: on benchmarks/lift/bench_refresh.py; at 5e-3 every refresh there stopped after two
+#: blocks with masks at least as close to the exact ones as a cold start's (docs/lift.md).
+DEFAULT_REFRESH_TOL = 5e-3
 #: Largest number of Krylov blocks of a warm refresh before it falls back to a cold start.
 DEFAULT_MAX_BLOCKS = 3
 
