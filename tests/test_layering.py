@@ -27,7 +27,8 @@ LAYERS = [
     (2, ("rsketch.sketch",)),
     (3, ("rsketch.orth", "rsketch.lowrank", "rsketch.embedding")),
     (4, ("rsketch.lift",)),
-    (5, ("rsketch.cli", "rsketch.info", "rsketch.demo", "rsketch.__main__", "rsketch.lift.cli")),
+    (5, ("rsketch.cli", "rsketch.info", "rsketch.demo", "rsketch.__main__", "rsketch.lift.cli",
+         "rsketch.lift.watch")),      # the watch service is a mode of the `rsketch lift` command
     (6, ("rsketch.testing",)),
     (10, ("solvers.operators",)),
     (11, ("solvers.krylov",)),

@@ -25,6 +25,7 @@ from .diagnostics import jaccard
 from .masks import indices_to_mask
 
 __all__ = ["MASK_FORMATS", "save_masks", "masks_writer", "load_masks", "load_settings", "mask_drift", "MaskDrift",
+           "mask_indices",
            "write_json_atomic"]
 
 MASK_FORMATS = ("bool", "int32", "int64")
@@ -262,7 +263,7 @@ def mask_drift(a, b):
     >>> round(drift.jaccard, 3), drift.per_matrix["layers.0.q.weight"]["added"]
     (0.571, 3)
     """
-    A, B = (_indices_of(x) for x in (a, b))
+    A, B = (mask_indices(x) for x in (a, b))
     drift = MaskDrift(only_in_a=sorted(set(A) - set(B)), only_in_b=sorted(set(B) - set(A)))
     inter_all = union_all = 0
     for name in (n for n in A if n in B):
@@ -283,7 +284,12 @@ def mask_drift(a, b):
     return drift
 
 
-def _indices_of(masks):
+def mask_indices(masks):
+    """``{name: (shape, sorted flat indices)}`` of a mask file or of a dict of masks.
+
+    ``masks``: a path (read with :func:`load_masks`), or a mapping of names to boolean
+    masks or ``(shape, indices)`` pairs (validated as :func:`save_masks` does).
+    """
     if isinstance(masks, (str, os.PathLike)):
         return load_masks(masks, as_indices=True)
     out = {}

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .io import _indices_of
+from .io import mask_indices
 from .masks import indices_to_mask
 
 __all__ = ["MaskTransition", "mask_transition", "mask_transitions"]
@@ -242,7 +242,7 @@ def mask_transitions(old_masks, new_masks, strict=True):
     ...
     ValueError: the two sets of masks name different matrices: only in the old masks: ['k.weight']; ...
     """
-    A, B = _indices_of(old_masks), _indices_of(new_masks)
+    A, B = mask_indices(old_masks), mask_indices(new_masks)
     only_old, only_new = [n for n in A if n not in B], [n for n in B if n not in A]
     if strict and (only_old or only_new):
         parts = [f"only in the {which} masks: {_listed(names)}"
