@@ -1,8 +1,5 @@
 """LIFT masks on 1, 2 and 3 ranks equal the serial ones (COMM_SELF, from the global data)."""
 
-import shutil
-import tempfile
-from pathlib import Path
 
 import ml_dtypes
 import numpy as np
@@ -20,16 +17,6 @@ def decaying(m, n, seed):
     V, _ = np.linalg.qr(g.standard_normal((n, min(m, n))))
     s = np.exp(-0.15 * np.arange(min(m, n)))
     return (U * s) @ V.T + 1e-3 * g.standard_normal((m, n))
-
-
-@pytest.fixture
-def shared_dir(comm):
-    """A directory every rank sees (rank 0 creates it, then removes it)."""
-    path = comm.bcast(tempfile.mkdtemp(prefix="rsketch-lift-") if comm.rank == 0 else None)
-    yield Path(path)
-    comm.Barrier()
-    if comm.rank == 0:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _serial_values(W, r, method):

@@ -1,8 +1,5 @@
 """Warm mask refreshes on 1, 2 and 3 ranks equal the serial ones, also row-distributed."""
 
-import shutil
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,15 +9,6 @@ from rsketch.lift import compute_masks, jaccard, load_state, save_masks
 from rsketch.testing.lift import exact_low_rank, reference_top_k, save_safetensors
 
 SHAPES = {"l0.q.weight": (48, 40), "l0.up.weight": (120, 40), "l1.q.weight": (48, 40)}
-
-
-@pytest.fixture
-def shared_dir(comm):
-    path = comm.bcast(tempfile.mkdtemp(prefix="rsketch-refresh-") if comm.rank == 0 else None)
-    yield Path(path)
-    comm.Barrier()
-    if comm.rank == 0:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _pair(d, comm):
